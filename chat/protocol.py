@@ -1,0 +1,142 @@
+"""WebSocket protocol v1: typed client frames, parsing, and server frame builders.
+
+Client frames are parsed strictly: a frame that is not a JSON object with a known
+``type`` and correctly typed fields raises :class:`ProtocolError`, which the consumer
+turns into an ``error`` frame while keeping the socket open.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = 1
+
+
+class ErrorCode:
+    BAD_REQUEST = "bad_request"
+    TOO_LARGE = "too_large"
+    RATE_LIMITED = "rate_limited"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    BUSY = "busy"
+    BACKEND_OVERLOADED = "backend_overloaded"
+    BACKEND_UNAVAILABLE = "backend_unavailable"
+    BACKEND_ERROR = "backend_error"
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """A client frame the server refuses; ``code`` is one of :class:`ErrorCode`."""
+
+    def __init__(self, code: str, detail: str, *, message_id: int | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.message_id = message_id
+
+    def frame(self) -> dict[str, Any]:
+        return error_frame(self.code, self.detail, message_id=self.message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessage:
+    text: str
+    conversation_id: int | None = None
+    client_msg_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    conversation_id: int
+    after_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientFrame = UserMessage | Stop | Subscribe | Ping
+
+MAX_CLIENT_MSG_ID = 64
+
+
+def parse(raw: str) -> ClientFrame:
+    """Parse one text frame. Raises ProtocolError(bad_request) with a plain reason."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "Frame is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "Frame must be a JSON object with a \"type\".")
+    kind = data.get("type")
+    if kind == "user_message":
+        text = _field(data, "text", str)
+        if not text.strip():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "\"text\" must not be empty.")
+        client_msg_id = _field(data, "client_msg_id", str, optional=True)
+        if client_msg_id is not None and not 0 < len(client_msg_id) <= MAX_CLIENT_MSG_ID:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"\"client_msg_id\" must be 1–{MAX_CLIENT_MSG_ID} characters.")
+        return UserMessage(
+            text=text,
+            conversation_id=_id(data, "conversation_id", optional=True),
+            client_msg_id=client_msg_id,
+        )
+    if kind == "stop":
+        return Stop(message_id=_id(data, "message_id"))
+    if kind == "subscribe":
+        after_seq = _field(data, "after_seq", int, optional=True)
+        if after_seq is not None and after_seq < 0:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "\"after_seq\" must be 0 or more.")
+        return Subscribe(conversation_id=_id(data, "conversation_id"), after_seq=after_seq or 0)
+    if kind == "ping":
+        return Ping()
+    if kind is None:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "Frame has no \"type\".")
+    raise ProtocolError(
+        ErrorCode.BAD_REQUEST,
+        f"Unknown frame type {str(kind)[:40]!r}; expected user_message, stop, subscribe or ping.",
+    )
+
+
+def _field(data: dict[str, Any], name: str, kind: type, *, optional: bool = False) -> Any:
+    value = data.get(name)
+    if value is None:
+        if optional:
+            return None
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"Missing field \"{name}\".")
+    # bool is an int in Python; a JSON true is never a valid id or seq.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"Field \"{name}\" must be {_KIND_NAMES[kind]}.")
+    return value
+
+
+def _id(data: dict[str, Any], name: str, *, optional: bool = False) -> Any:
+    value = _field(data, name, int, optional=optional)
+    if value is not None and value <= 0:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"Field \"{name}\" must be a positive integer.")
+    return value
+
+
+_KIND_NAMES = {str: "a string", int: "an integer"}
+
+
+# --- Server frames ----------------------------------------------------------------------
+
+
+def error_frame(code: str, detail: str, *, message_id: int | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+    if message_id is not None:
+        frame["message_id"] = message_id
+    return frame
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))

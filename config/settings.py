@@ -1,0 +1,230 @@
+"""Settings: the only module that reads ``os.environ``.
+
+Every knob comes from the environment through the tiny typed helpers below, with
+the embedded default in one place. Secrets may also come from ``<NAME>_FILE``.
+README lists every variable with its default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    """``$NAME``, else the contents of the file named by ``$NAME_FILE``, else ``default``."""
+    if name in os.environ:
+        return os.environ[name]
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return default
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env_str(name, "")
+    if not value:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = env_str(name, "")
+    return int(value) if value.strip() else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name, "")
+    return float(value) if value.strip() else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# --- Core -------------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", False)
+# The embedded default must start with no configuration at all; a real deployment sets
+# SECRET_KEY (or SECRET_KEY_FILE). An unset key outside DEBUG is fine for the local demo
+# but never for a public host, which is why ALLOWED_HOSTS defaults to local names only.
+SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-change-me-" + "x" * 32)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# Browsers must send one of these Origins on the WebSocket handshake (cross-site
+# WebSocket hijacking protection; API clients with a Bearer key may omit Origin).
+# Empty = derived from ALLOWED_HOSTS, any scheme and port.
+WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+    "guardrails",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Many turns write at once; WAL + a busy timeout keep SQLite from "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "") or None}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# --- Redis: channel layer and Celery ----------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        }
+    }
+else:
+    # Embedded default: one process, nothing to install.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
+
+# --- LLM backend (chat/llm.py) ----------------------------------------------------------
+
+LLM_BASE_URL = env_str("LLM_BASE_URL", "")
+LLM_API = env_str("LLM_API", "chat")
+LLM_MODEL = env_str("LLM_MODEL", "tgi")
+LLM_API_KEY = env_str("LLM_API_KEY", "")
+LLM_MAX_NEW_TOKENS = env_int("LLM_MAX_NEW_TOKENS", 512)
+LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.0) or None  # unset/0 = greedy
+LLM_SYSTEM_PROMPT = env_str(
+    "LLM_SYSTEM_PROMPT",
+    "You are a helpful, concise customer-support assistant. Answer in plain text.",
+)
+LLM_PROMPT_TEMPLATE = env_str("LLM_PROMPT_TEMPLATE", "chatml")
+LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 5.0)
+# Longer than TGI's 15 s keep-alive, so a queued request is not cut.
+LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 20.0)
+LLM_TOTAL_TIMEOUT = env_float("LLM_TOTAL_TIMEOUT", 300.0)
+LLM_HISTORY_MESSAGES = env_int("LLM_HISTORY_MESSAGES", 20)
+
+# --- Chat protocol ----------------------------------------------------------------------
+
+CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
+CHAT_RATE_LIMIT_PER_MINUTE = env_int("CHAT_RATE_LIMIT_PER_MINUTE", 30)
+# Events are stored in batches, never per token: at most this long after publication.
+CHAT_EVENT_FLUSH_MS = env_int("CHAT_EVENT_FLUSH_MS", 200)
+
+# --- Guardrails ---------------------------------------------------------------------------
+# (owned by guardrails/; every GUARDRAILS_* and TOXICITY_* knob lives here)
+
+GUARDRAILS_CHUNK_MAX_CHARS = env_int("GUARDRAILS_CHUNK_MAX_CHARS", 200)
+GUARDRAILS_CONTEXT_CHARS = env_int("GUARDRAILS_CONTEXT_CHARS", 120)
+GUARDRAILS_ON_FAIL = env_str("GUARDRAILS_ON_FAIL", "hold_rest")
+GUARDRAILS_MAX_INPUT_CHARS = env_int("GUARDRAILS_MAX_INPUT_CHARS", 4000)
+GUARDRAILS_ALLOWED_DOMAINS = env_list("GUARDRAILS_ALLOWED_DOMAINS", "example.com")
+GUARDRAILS_ALLOWED_CONTACTS = env_list("GUARDRAILS_ALLOWED_CONTACTS", "support@example.com")
+GUARDRAILS_CHECK_TIMEOUT = env_float("GUARDRAILS_CHECK_TIMEOUT", 2.0)
+GUARDRAILS_PLACEHOLDER = env_str("GUARDRAILS_PLACEHOLDER", "[held for review]")
+TOXICITY_MODEL = env_str("TOXICITY_MODEL", "unbiased")
+TOXICITY_CHECKPOINT = env_str("TOXICITY_CHECKPOINT", "")
+TOXICITY_CONFIG_DIR = env_str("TOXICITY_CONFIG_DIR", "")
+TOXICITY_FALLBACK = env_str("TOXICITY_FALLBACK", "profanity_check")
+TOXICITY_THRESHOLDS = env_str("TOXICITY_THRESHOLDS", "")
+TOXICITY_BATCH_MAX = env_int("TOXICITY_BATCH_MAX", 32)
+TOXICITY_BATCH_WAIT_MS = env_float("TOXICITY_BATCH_WAIT_MS", 5.0)
+
+# --- Review loop ------------------------------------------------------------------------
+
+REVIEW_SLA_MINUTES = env_int("REVIEW_SLA_MINUTES", 15)
+REVIEW_EXPIRE_HOURS = env_int("REVIEW_EXPIRE_HOURS", 24)
+REVIEW_EXPIRE_DECISION = env_str("REVIEW_EXPIRE_DECISION", "reject")
+REVIEW_REJECT_TEXT = env_str(
+    "REVIEW_REJECT_TEXT",
+    "This part of the reply was removed by our review team. Please contact support if you need more help.",
+)
+
+# --- Demo (make run) --------------------------------------------------------------------
+
+DEMO_USERNAME = env_str("DEMO_USERNAME", "demo")

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from chat import views as chat_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("healthz", chat_views.healthz, name="healthz"),
+    path("readyz", chat_views.readyz, name="readyz"),
+    path("", include("chat.urls")),
+]
