@@ -25,8 +25,10 @@ def origin_allowed(origin: str | None) -> bool:
     if settings.WS_ALLOWED_ORIGINS:
         return origin.rstrip("/") in settings.WS_ALLOWED_ORIGINS
     parts = urlsplit(origin)
-    return parts.scheme in {"http", "https"} and bool(parts.hostname) and validate_host(
-        parts.hostname, settings.ALLOWED_HOSTS
+    return (
+        parts.scheme in {"http", "https"}
+        and bool(parts.hostname)
+        and validate_host(parts.hostname, settings.ALLOWED_HOSTS)
     )
 
 

@@ -114,9 +114,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if message is None or message.role != Message.Role.ASSISTANT:
             raise ProtocolError(ErrorCode.NOT_FOUND, "No such reply.", message_id=frame.message_id)
         if message.status != Message.Status.STREAMING:
-            raise ProtocolError(
-                ErrorCode.BAD_REQUEST, "That reply has already finished.", message_id=frame.message_id
-            )
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "That reply has already finished.", message_id=frame.message_id)
         await turns.request_stop(frame.message_id)
 
     async def on_subscribe(self, frame: protocol.Subscribe) -> None:

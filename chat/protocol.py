@@ -75,15 +75,15 @@ def parse(raw: str) -> ClientFrame:
     except (ValueError, RecursionError):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "Frame is not valid JSON.") from None
     if not isinstance(data, dict):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, "Frame must be a JSON object with a \"type\".")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, 'Frame must be a JSON object with a "type".')
     kind = data.get("type")
     if kind == "user_message":
         text = _field(data, "text", str)
         if not text.strip():
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "\"text\" must not be empty.")
+            raise ProtocolError(ErrorCode.BAD_REQUEST, '"text" must not be empty.')
         client_msg_id = _field(data, "client_msg_id", str, optional=True)
         if client_msg_id is not None and not 0 < len(client_msg_id) <= MAX_CLIENT_MSG_ID:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"\"client_msg_id\" must be 1–{MAX_CLIENT_MSG_ID} characters.")
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f'"client_msg_id" must be 1 to {MAX_CLIENT_MSG_ID} characters.')
         return UserMessage(
             text=text,
             conversation_id=_id(data, "conversation_id", optional=True),
@@ -94,12 +94,12 @@ def parse(raw: str) -> ClientFrame:
     if kind == "subscribe":
         after_seq = _field(data, "after_seq", int, optional=True)
         if after_seq is not None and after_seq < 0:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "\"after_seq\" must be 0 or more.")
+            raise ProtocolError(ErrorCode.BAD_REQUEST, '"after_seq" must be 0 or more.')
         return Subscribe(conversation_id=_id(data, "conversation_id"), after_seq=after_seq or 0)
     if kind == "ping":
         return Ping()
     if kind is None:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, "Frame has no \"type\".")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, 'Frame has no "type".')
     raise ProtocolError(
         ErrorCode.BAD_REQUEST,
         f"Unknown frame type {str(kind)[:40]!r}; expected user_message, stop, subscribe or ping.",
@@ -111,17 +111,17 @@ def _field(data: dict[str, Any], name: str, kind: type, *, optional: bool = Fals
     if value is None:
         if optional:
             return None
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"Missing field \"{name}\".")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f'Missing field "{name}".')
     # bool is an int in Python; a JSON true is never a valid id or seq.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"Field \"{name}\" must be {_KIND_NAMES[kind]}.")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f'Field "{name}" must be {_KIND_NAMES[kind]}.')
     return value
 
 
 def _id(data: dict[str, Any], name: str, *, optional: bool = False) -> Any:
     value = _field(data, name, int, optional=optional)
     if value is not None and value <= 0:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"Field \"{name}\" must be a positive integer.")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f'Field "{name}" must be a positive integer.')
     return value
 
 

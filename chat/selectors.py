@@ -59,9 +59,11 @@ def turn_for_client_msg_id(*, user: AbstractBaseUser, client_msg_id: str) -> Tur
     if user_message is None:
         return None
     reply = user_message.replies.order_by("id").first()
-    started = Event.objects.filter(conversation=user_message.conversation, type="turn_started").filter(
-        payload__user_message_id=user_message.pk
-    ).first()
+    started = (
+        Event.objects.filter(conversation=user_message.conversation, type="turn_started")
+        .filter(payload__user_message_id=user_message.pk)
+        .first()
+    )
     if reply is None or started is None:
         return None
     return TurnStart(
@@ -74,3 +76,92 @@ def turn_for_client_msg_id(*, user: AbstractBaseUser, client_msg_id: str) -> Tur
         started_frame=started.payload,
         duplicate=True,
     )
+
+
+# --- Web UI snapshot (appended by the web-UI issue) --------------------------------------
+
+
+def conversation_list_for_user(*, user: AbstractBaseUser, limit: int = 200) -> list[dict[str, Any]]:
+    """The user's conversations for the sidebar, newest first."""
+    rows = conversations_for_user(user=user).values("id", "title", "updated_at")[:limit]
+    return [
+        {"id": row["id"], "title": row["title"] or f"Conversation {row['id']}", "updated_at": row["updated_at"]}
+        for row in rows
+    ]
+
+
+def _shown_segments(message: Message) -> list[dict[str, Any]]:
+    """What the user may see of a message: released text, held parts as placeholder or resolution.
+
+    Never the held text itself. Mirrors ``Message.shown_text`` (including its fallback to
+    ``text`` for messages stored without segments, such as the user's own).
+    """
+    shown: list[dict[str, Any]] = []
+    for segment in message.segments or [{"kind": "released", "text": message.text}]:
+        if segment.get("kind") == "released":
+            shown.append({"kind": "released", "text": segment.get("text", "")})
+            continue
+        resolution = segment.get("resolution") or None
+        shown.append(
+            {
+                "kind": "held",
+                "text": resolution.get("text", "") if resolution else "",
+                "placeholder": segment.get("placeholder") or settings.GUARDRAILS_PLACEHOLDER,
+                "decision": resolution.get("decision") if resolution else None,
+            }
+        )
+    return shown
+
+
+def conversation_snapshot(*, user: AbstractBaseUser, conversation_id: int) -> dict[str, Any] | None:
+    """A conversation as the web UI first shows it, consistent with replay from ``resume_after``.
+
+    ``last_seq`` is read before the messages: anything stored after that read is replayed
+    to the client, which ignores events for messages it already holds in a final state.
+    A reply still streaming is sent without its text; the client rebuilds it from the
+    events after ``resume_after`` (which starts before that reply's ``turn_started``).
+    """
+    from chat.models import Rating
+
+    conversation = conversation_for_user(user=user, conversation_id=conversation_id)
+    if conversation is None:
+        return None
+    last_seq = conversation.last_seq
+    messages = list(conversation.messages.order_by("id"))
+    ratings = {
+        r.message_id: {"value": r.value, "comment": r.comment}
+        for r in Rating.objects.filter(user=user, message__conversation=conversation)
+    }
+    resume_after = last_seq
+    out = []
+    for message in messages:
+        item: dict[str, Any] = {
+            "id": message.pk,
+            "role": message.role,
+            "status": message.status,
+            "reply_to": message.reply_to_id,
+            "finish_reason": message.finish_reason,
+            "error_code": message.error_code,
+            "error_detail": message.error_detail,
+            "created_at": message.created_at,
+            "rating": ratings.get(message.pk),
+        }
+        if message.status == Message.Status.STREAMING:
+            item["segments"] = []
+            started = (
+                Event.objects.filter(conversation=conversation, type="turn_started", payload__message_id=message.pk)
+                .values_list("seq", flat=True)
+                .first()
+            )
+            if started is not None:
+                resume_after = min(resume_after, started - 1)
+        else:
+            item["segments"] = _shown_segments(message)
+        out.append(item)
+    return {
+        "id": conversation.pk,
+        "title": conversation.title or f"Conversation {conversation.pk}",
+        "updated_at": conversation.updated_at,
+        "resume_after": resume_after,
+        "messages": out,
+    }

@@ -79,6 +79,8 @@ def _started_frame(conversation: Conversation, seq: int, user_message: Message, 
         "seq": seq,
         "user_message_id": user_message.pk,
         "message_id": reply.pk,
+        # Not in DESIGN §4's table: lets the owner's other sockets show the question too.
+        "user_text": user_message.text,
     }
 
 

@@ -226,4 +226,3 @@ async def _generate(turn: TurnStart, reply: ReplyState, log: EventLog) -> None:
                 )
     reply.status = Message.Status.COMPLETE
     logger.debug("reply %s complete in %.2fs", turn.message_id, time.monotonic() - started)
-

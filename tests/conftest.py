@@ -1,0 +1,157 @@
+"""Shared fixtures: users, API keys, the scripted TGI server, WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+
+from tests.tgi_server import TGIServer
+
+if os.environ.get("CI") and not os.environ.get("REDIS_URL"):
+    # CI must exercise Redis and Postgres: a missing variable is a broken CI, not a skip.
+    raise RuntimeError("CI is set but REDIS_URL is not: .ci/run must export it")
+
+FRAME_TIMEOUT = 10.0
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer(settings: Any) -> None:
+    """Each test gets new channel layers (the in-memory one keeps groups across tests)."""
+    channel_layers.backends = {}
+
+
+@pytest.fixture(autouse=True)
+def fast_flush(settings: Any) -> None:
+    settings.CHAT_EVENT_FLUSH_MS = 20
+
+
+@pytest.fixture
+def make_user(db: None) -> Any:
+    def make(username: str = "alice", **extra: Any) -> Any:
+        return get_user_model().objects.create_user(username=username, password="pw-" + username, **extra)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Any) -> Any:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user: Any) -> Any:
+    return make_user("bob")
+
+
+@pytest.fixture
+def alice_key(alice: Any) -> str:
+    """A raw API key for alice (factories run in sync fixtures, never in async tests)."""
+    from chat import services
+
+    return services.api_key_create(user=alice)[1]
+
+
+@pytest.fixture
+def bob_key(bob: Any) -> str:
+    from chat import services
+
+    return services.api_key_create(user=bob)[1]
+
+
+@pytest.fixture
+async def tgi(settings: Any) -> AsyncIterator[TGIServer]:
+    """A scripted TGI server in this test's loop; the app's LLM_BASE_URL points at it."""
+    async with TGIServer() as server:
+        settings.LLM_BASE_URL = server.url
+        settings.LLM_API = "chat"
+        yield server
+
+
+async def wait_turn(message_id: int, timeout: float = FRAME_TIMEOUT) -> None:
+    """Wait for a turn running in this process to finish storing everything."""
+    from chat import turns
+
+    task = turns.RUNNING.get(message_id)
+    if task is not None:
+        await asyncio.wait_for(asyncio.shield(task), timeout)
+
+
+class Client:
+    """A WebSocket client speaking protocol v1 to the real ASGI application."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.ws = communicator
+        self.frames: list[dict[str, Any]] = []
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.ws.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def recv(self, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        frame = json.loads(await self.ws.receive_from(timeout=timeout))
+        self.frames.append(frame)
+        return frame
+
+    async def recv_until(self, type_: str, timeout: float = FRAME_TIMEOUT, **match: Any) -> list[dict[str, Any]]:
+        """Frames up to and including the first of ``type_`` whose fields match."""
+        got = []
+
+        async def collect() -> None:
+            while True:
+                frame = await self.recv(timeout)
+                got.append(frame)
+                if frame["type"] == type_ and all(frame.get(k) == v for k, v in match.items()):
+                    return
+
+        await asyncio.wait_for(collect(), timeout)
+        return got
+
+    async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
+        await self.send(frame)
+        return await self.recv()
+
+    async def assert_silent(self, timeout: float = 0.3) -> None:
+        assert await self.ws.receive_nothing(timeout=timeout), "unexpected frame"
+
+    async def close(self) -> None:
+        await self.ws.disconnect()
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Any]:
+    """``await connect(key=...)`` or ``await connect(headers=[...])`` → (connected, Client)."""
+    from config.asgi import application
+
+    opened: list[Client] = []
+
+    async def open_(*, key: str | None = None, headers: list[tuple[bytes, bytes]] | None = None) -> tuple[bool, Client]:
+        all_headers = list(headers or [])
+        if key is not None:
+            all_headers.append((b"authorization", f"Bearer {key}".encode()))
+        communicator = WebsocketCommunicator(application, "/ws/chat/", headers=all_headers)
+        connected, _ = await communicator.connect(timeout=FRAME_TIMEOUT)
+        client = Client(communicator)
+        if connected:
+            opened.append(client)
+        return connected, client
+
+    yield open_
+    for client in opened:
+        with contextlib.suppress(Exception):
+            await client.close()
+    # Let turns started by the test finish their bookkeeping before the loop closes.
+    from chat import turns
+
+    pending = list(turns.RUNNING.values())
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=FRAME_TIMEOUT)
