@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import protocol, selectors, services, turns
+from chat import protocol, realtime, selectors, services, turns
 from chat.models import Message
 from chat.protocol import ErrorCode, ProtocolError
 
@@ -64,7 +64,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         # Running turns carry on: they belong to the conversation, not to this socket.
         for conversation_id in getattr(self, "follows", {}):
-            await self.channel_layer.group_discard(turns.conversation_group(conversation_id), self.channel_name)
+            await self.channel_layer.group_discard(realtime.conversation_group(conversation_id), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -106,7 +106,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(started)
             return
         await self.follow(turn.conversation_id, after_seq=started["seq"] - 1)
-        await turns.publish(turn.conversation_id, started)
+        await realtime.publish(turn.conversation_id, started)
         turns.start(turn)
 
     async def on_stop(self, frame: protocol.Stop) -> None:
@@ -149,7 +149,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def follow(self, conversation_id: int, *, after_seq: int, replace: bool = False) -> None:
         if conversation_id not in self.follows:
-            await self.channel_layer.group_add(turns.conversation_group(conversation_id), self.channel_name)
+            await self.channel_layer.group_add(realtime.conversation_group(conversation_id), self.channel_name)
         elif not replace:
             return
         self.follows[conversation_id] = Follow(last_seq=after_seq)

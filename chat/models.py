@@ -12,6 +12,8 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, blank=True)
     # Highest event seq stored. While a turn runs, the turn owns the counter (see chat/turns.py).
     last_seq = models.PositiveBigIntegerField(default=0)
+    # Events raised while a turn ran (a review decision): the turn appends them when it ends.
+    parked_events = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

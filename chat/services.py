@@ -154,6 +154,10 @@ def _fail_stale_turns(conversation: Conversation) -> None:
     )
     stored = conversation.events.order_by("-seq").values_list("seq", flat=True).first() or 0
     conversation.last_seq = max(conversation.last_seq, stored)
+    if conversation.parked_events and not conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        _append_events(conversation, conversation.parked_events)
+        conversation.parked_events = []
+        conversation.save(update_fields=["last_seq", "parked_events"])
 
 
 @transaction.atomic
@@ -163,14 +167,59 @@ def turn_record(
     message_id: int,
     events: list[dict[str, Any]],
     message_fields: dict[str, Any],
-) -> None:
-    """Store a batch of a running turn's events and the reply's state so far."""
+    final: bool = False,
+) -> list[dict[str, Any]]:
+    """Store a batch of a running turn's events and the reply's state so far.
+
+    The final batch also stores the events parked while the turn ran, numbered after the
+    turn's own, and returns them for the turn to publish.
+    """
     Event.objects.bulk_create(
         [Event(conversation_id=conversation_id, seq=e["seq"], type=e["type"], payload=e) for e in events]
     )
-    if events:
-        Conversation.objects.filter(pk=conversation_id).update(last_seq=events[-1]["seq"], updated_at=timezone.now())
     Message.objects.filter(pk=message_id).update(**message_fields, updated_at=timezone.now())
+    if not final:
+        if events:
+            Conversation.objects.filter(pk=conversation_id).update(last_seq=events[-1]["seq"])
+        return []
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    if events:
+        conversation.last_seq = events[-1]["seq"]
+    released = _append_events(conversation, conversation.parked_events)
+    conversation.parked_events = []
+    conversation.save(update_fields=["last_seq", "parked_events", "updated_at"])
+    return released
+
+
+def _append_events(conversation: Conversation, fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Number and store events after the conversation's last seq (caller holds the row lock)."""
+    frames = []
+    for item in fields:
+        conversation.last_seq += 1
+        frames.append({**item, "conversation_id": conversation.pk, "seq": conversation.last_seq})
+    Event.objects.bulk_create(
+        [Event(conversation=conversation, seq=f["seq"], type=f["type"], payload=f) for f in frames]
+    )
+    return frames
+
+
+@transaction.atomic
+def conversation_event_add(*, conversation_id: int, frame: dict[str, Any]) -> dict[str, Any] | None:
+    """Add an event raised outside a turn (e.g. ``review_resolved``) to the conversation.
+
+    Returns the numbered, stored frame for the caller to publish after commit — or None
+    while a turn runs there: the turn owns the seq counter, so the event is parked and
+    the turn stores and publishes it when it ends. Either way it is delivered once, in order.
+    """
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    _fail_stale_turns(conversation)
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        conversation.parked_events = [*conversation.parked_events, frame]
+        conversation.save(update_fields=["parked_events"])
+        return None
+    (stored,) = _append_events(conversation, [frame])
+    conversation.save(update_fields=["last_seq", "updated_at"])
+    return stored
 
 
 # --- Ratings ----------------------------------------------------------------------------

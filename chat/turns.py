@@ -26,23 +26,10 @@ from django.conf import settings
 from chat import llm, services
 from chat.models import Message
 from chat.protocol import ErrorCode
+from chat.realtime import control_group, conversation_group, publish
 from chat.services import TurnStart
 
 logger = logging.getLogger(__name__)
-
-
-def conversation_group(conversation_id: int) -> str:
-    """The channel-layer group of every socket following a conversation."""
-    return f"chat.conversation.{conversation_id}"
-
-
-def control_group(message_id: int) -> str:
-    """The group a running turn listens on for ``stop`` from any process."""
-    return f"chat.turn.{message_id}"
-
-
-async def publish(conversation_id: int, frame: dict[str, Any]) -> None:
-    await get_channel_layer().group_send(conversation_group(conversation_id), {"type": "chat.event", "frame": frame})
 
 
 # --- Event log --------------------------------------------------------------------------
@@ -104,16 +91,20 @@ class EventLog:
         """The reply changed without an event (held text): store it at the next flush."""
         self._dirty.set()
 
-    async def flush(self) -> None:
+    async def flush(self, *, final: bool = False) -> None:
         async with self._lock:
             self._dirty.clear()
             events, self._pending = self._pending, []
-            await database_sync_to_async(services.turn_record)(
+            parked = await database_sync_to_async(services.turn_record)(
                 conversation_id=self.conversation_id,
                 message_id=self.message_id,
                 events=events,
                 message_fields=self.reply.fields(),
+                final=final,
             )
+            for frame in parked:
+                await publish(self.conversation_id, frame)
+            events += parked
             if events:
                 # Sockets that are catching up wait for this to read the gap from the database.
                 await get_channel_layer().group_send(
@@ -125,7 +116,7 @@ class EventLog:
         self._flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._flusher
-        await self.flush()
+        await self.flush(final=True)
 
     async def _flush_periodically(self) -> None:
         while True:

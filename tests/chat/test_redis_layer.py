@@ -16,7 +16,7 @@ import pytest
 from channels.layers import channel_layers
 from channels_redis.core import RedisChannelLayer
 
-from chat import turns
+from chat import realtime, turns
 from tests.conftest import wait_turn
 from tests.tgi_server import Script
 
@@ -54,7 +54,7 @@ async def test_events_reach_a_consumer_in_another_process(tgi, alice_key, connec
     await wait_turn(first[0]["message_id"])
 
     channel = await other_process.new_channel()
-    await other_process.group_add(turns.conversation_group(conversation_id), channel)
+    await other_process.group_add(realtime.conversation_group(conversation_id), channel)
     await client.send({"type": "user_message", "text": "again", "conversation_id": conversation_id})
     seen: list[dict[str, Any]] = []
 

@@ -199,3 +199,42 @@ async def test_conversation_is_stored_for_its_owner(tgi, alice, alice_key, conne
     frames = await client.recv_until("done")
     conversation = await Conversation.objects.aget(pk=frames[0]["conversation_id"])
     assert conversation.owner_id == alice.pk and conversation.title == "What are your opening hours?"
+
+
+async def test_event_raised_outside_a_turn_is_delivered_once_in_order(tgi, alice_key, connect):
+    """A review decision landing mid-turn waits for the turn's end, then follows it."""
+    from channels.db import database_sync_to_async
+
+    from chat import realtime, services
+
+    @database_sync_to_async
+    def add(conversation_id: int, text: str) -> dict | None:
+        frame = {"type": "review_resolved", "message_id": 0, "decision": "approved", "text": text}
+        stored = services.conversation_event_add(conversation_id=conversation_id, frame=frame)
+        return stored
+
+    tgi.push(Script(tokens=["a", "b"]), Script(n_tokens=50, rate=100))
+    _, client = await connect(key=alice_key)
+    await client.send({"type": "user_message", "text": "x", "conversation_id": None})
+    first = await client.recv_until("done")
+    conversation_id = first[0]["conversation_id"]
+    await wait_turn(first[0]["message_id"])
+
+    # No turn running: numbered now, published by the caller.
+    stored = await add(conversation_id, "now")
+    assert stored is not None and stored["seq"] == first[-1]["seq"] + 1
+    await realtime.publish(conversation_id, stored)
+    assert await client.recv() == stored
+
+    # A turn running: parked, then published by the turn right after its done.
+    await client.send({"type": "user_message", "text": "y", "conversation_id": conversation_id})
+    await client.recv_until("delta")
+    assert await add(conversation_id, "later") is None
+    rest = await client.recv_until("review_resolved")
+    assert [f["type"] for f in rest[-2:]] == ["done", "review_resolved"]
+    assert rest[-1]["seq"] == rest[-2]["seq"] + 1 and rest[-1]["text"] == "later"
+
+    _, replay = await connect(key=alice_key)
+    await replay.send({"type": "subscribe", "conversation_id": conversation_id, "after_seq": 0})
+    frames = await replay.recv_until("review_resolved", text="later")
+    assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
