@@ -71,8 +71,11 @@ class Message(models.Model):
     @property
     def shown_text(self) -> str:
         """What the user sees now: released text, held parts as placeholder or resolution."""
+        if self.role == self.Role.USER:
+            return self.text
         parts = []
-        for segment in self.segments or [{"kind": "released", "text": self.text}]:
+        # An assistant reply shows only checked segments: never fall back to the raw text.
+        for segment in self.segments:
             if segment["kind"] == "released":
                 parts.append(segment["text"])
             elif segment.get("resolution"):

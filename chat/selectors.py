@@ -107,6 +107,7 @@ def _shown_segments(message: Message) -> list[dict[str, Any]]:
                 "kind": "held",
                 "text": resolution.get("text", "") if resolution else "",
                 "placeholder": segment.get("placeholder") or settings.GUARDRAILS_PLACEHOLDER,
+                "resolved": bool(resolution),
                 "decision": resolution.get("decision") if resolution else None,
             }
         )

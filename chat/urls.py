@@ -6,6 +6,11 @@ from chat import views
 
 app_name = "chat"
 
+
 urlpatterns = [
     path("", views.index, name="index"),
+    path("c/<int:conversation_id>/", views.conversation_page, name="conversation"),
+    path("api/conversations/", views.api_conversations, name="api-conversations"),
+    path("api/conversations/<int:conversation_id>/", views.api_conversation, name="api-conversation"),
+    path("api/messages/<int:message_id>/rating", views.api_message_rating, name="api-message-rating"),
 ]

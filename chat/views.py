@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from chat import selectors, services
+from chat.models import Rating
+from chat.protocol import ProtocolError
+
+RATING_COMMENT_MAX = 2000
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -29,6 +41,99 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
 
 
+# --- Pages ------------------------------------------------------------------------------
+
+
+def _chat_page(request: HttpRequest, conversation_id: int | None, title: str) -> HttpResponse:
+    context = {
+        "conversations": selectors.conversation_list_for_user(user=request.user),
+        "conversation_id": conversation_id,
+        "title": title,
+        "page_data": {"conversation_id": conversation_id, "placeholder": settings.GUARDRAILS_PLACEHOLDER},
+    }
+    return render(request, "chat/index.html", context)
+
+
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat/index.html", {})
+    """A new, empty conversation: it is created by the first message."""
+    return _chat_page(request, None, "New conversation")
+
+
+@login_required
+def conversation_page(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = selectors.conversation_for_user(user=request.user, conversation_id=conversation_id)
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return _chat_page(request, conversation.pk, str(conversation))
+
+
+# --- JSON API (session auth, CSRF on writes) --------------------------------------------
+
+
+def _api_login_required(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """Like login_required, but a JSON 401 instead of a redirect to the login page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        if not request.user.is_authenticated:
+            return JsonResponse({"code": "unauthorized", "detail": "Sign in first."}, status=401)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _not_found(detail: str) -> JsonResponse:
+    return JsonResponse({"code": "not_found", "detail": detail}, status=404)
+
+
+def _bad_request(detail: str) -> JsonResponse:
+    return JsonResponse({"code": "bad_request", "detail": detail}, status=400)
+
+
+@require_GET
+@_api_login_required
+def api_conversations(request: HttpRequest) -> JsonResponse:
+    """``{"conversations": [{id, title, updated_at}, ...]}``, newest first."""
+    return JsonResponse({"conversations": selectors.conversation_list_for_user(user=request.user)})
+
+
+@require_GET
+@_api_login_required
+def api_conversation(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    """The snapshot the page starts from: ``{id, title, messages, resume_after}``."""
+    snapshot = selectors.conversation_snapshot(user=request.user, conversation_id=conversation_id)
+    if snapshot is None:
+        return _not_found("No such conversation.")
+    return JsonResponse(snapshot)
+
+
+def _rating_json(rating: Rating) -> dict[str, Any]:
+    return {
+        "message_id": rating.message_id,
+        "value": rating.value,
+        "comment": rating.comment,
+        "updated_at": rating.updated_at,
+    }
+
+
+@require_POST
+@_api_login_required
+def api_message_rating(request: HttpRequest, message_id: int) -> JsonResponse:
+    """Set (or change) the user's rating of a reply: JSON ``{value: 1|-1, comment?}``."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return _bad_request("Send a JSON object.")
+    if not isinstance(body, dict):
+        return _bad_request("Send a JSON object.")
+    value, comment = body.get("value"), body.get("comment") or ""
+    if isinstance(value, bool) or value not in (1, -1):
+        return _bad_request('"value" must be 1 (thumbs up) or -1 (thumbs down).')
+    if not isinstance(comment, str) or len(comment) > RATING_COMMENT_MAX:
+        return _bad_request(f'"comment" must be text of at most {RATING_COMMENT_MAX} characters.')
+    try:
+        rating = services.rating_set(user=request.user, message_id=message_id, value=value, comment=comment.strip())
+    except ProtocolError as exc:
+        return _not_found(exc.detail)
+    return JsonResponse(_rating_json(rating))

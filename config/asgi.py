@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()  # before importing anything that touches models
+# Static files are a handful of small plain files (no build step); the ASGI server serves
+# them itself so `make run` and the compose file need no separate web server.
+django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())  # before importing models
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
