@@ -234,3 +234,45 @@ def rating_set(*, user: AbstractBaseUser, message_id: int, value: int, comment: 
         message=message, user=user, defaults={"value": value, "comment": comment}
     )
     return rating
+
+
+# --- Review outcomes ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def reply_resolve(*, message_id: int, decision: str, text: str) -> dict[str, Any] | None:
+    """Apply a reviewer's decision to a reply and add the ``review_resolved`` event.
+
+    ``decision`` is ``approved`` (the held text is shown as generated), ``rejected`` or
+    ``edited`` (``text`` is shown in place of the held part). A reply with no held part
+    (flagged: shown, then reviewed) is replaced whole unless approved. Returns the stored
+    frame to publish after commit, or None while a turn runs in the conversation (the
+    turn publishes it when it ends; see ``conversation_event_add``).
+    """
+    message = Message.objects.select_for_update().get(pk=message_id, role=Message.Role.ASSISTANT)
+    held = [s for s in message.segments if s["kind"] == "held"]
+    if decision == "approved":
+        shown = "".join(s["text"] for s in held)
+        for segment in held:
+            segment["resolution"] = {"decision": decision, "text": segment["text"]}
+    elif held:
+        shown = text
+        for index, segment in enumerate(held):
+            segment["resolution"] = {"decision": decision, "text": text if index == 0 else ""}
+    else:
+        shown = text
+        original = "".join(s["text"] for s in message.segments)
+        message.segments = [
+            {"kind": "held", "text": original, "start": 0, "resolution": {"decision": decision, "text": text}}
+        ]
+    message.save(update_fields=["segments", "updated_at"])
+    frame = {
+        "type": "review_resolved",
+        "message_id": message.pk,
+        "decision": decision,
+        "text": shown,
+        # "held": the text replaces the reply's placeholder(s); "reply": it replaces the whole
+        # reply (a flagged reply was shown before review). Not in DESIGN §4's table.
+        "replaces": "held" if held or decision == "approved" else "reply",
+    }
+    return conversation_event_add(conversation_id=message.conversation_id, frame=frame)
