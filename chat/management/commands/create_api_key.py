@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from chat import services
 
@@ -25,7 +26,14 @@ class Command(BaseCommand):
         parser.add_argument("--reviewer", action="store_true", help="Grant the review permission.")
         parser.add_argument("--name", default="", help="A label for the key.")
 
+    @transaction.atomic  # a failure leaves no half-made user behind
     def handle(self, *args: Any, username: str, create_user: bool, reviewer: bool, name: str, **options: Any) -> None:
+        app_label, codename = REVIEW_PERMISSION
+        permission = None
+        if reviewer:
+            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if permission is None:
+                raise CommandError("The review permission does not exist yet; run `manage.py migrate` first.")
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is None:
@@ -33,11 +41,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No user {username!r}; pass --create-user to make one.")
             user = User.objects.create_user(username=username)  # no password: key-only account
             self.stderr.write(f"Created user {username!r}.")
-        if reviewer:
-            app_label, codename = REVIEW_PERMISSION
-            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
-            if permission is None:
-                raise CommandError("The review permission does not exist yet; run `manage.py migrate` first.")
+        if permission is not None:
             user.user_permissions.add(permission)
             self.stderr.write(f"Granted {app_label}.{codename} to {username!r}.")
         _, raw = services.api_key_create(user=user, name=name)

@@ -1,0 +1,63 @@
+# Two commands: `make run` (the product, on this machine) and `make test` (everything).
+# Both create .venv with python3 -m venv + pip. pip's own configuration supplies the CPU build of
+# torch (find-links); set PIP_FLAGS to add your own (e.g. an --extra-index-url).
+
+PYTHON3 ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PIP     := $(PY) -m pip
+PIP_FLAGS ?=
+
+# A stamp per set of requirement files, named by their hash: editing one reinstalls, nothing
+# else does.
+hash = $(shell cat $(1) | sha256sum | cut -c1-12)
+RUN_REQS := requirements.txt requirements-llm.txt
+DEV_REQS := requirements.txt requirements-dev.txt requirements-llm.txt
+RUN_STAMP := $(VENV)/.installed-run-$(call hash,$(RUN_REQS))
+DEV_STAMP := $(VENV)/.installed-dev-$(call hash,$(DEV_REQS))
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format bench model venv venv-dev clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON3) -m venv $(VENV)
+
+$(RUN_STAMP): $(RUN_REQS) | $(PY)
+	$(PIP) install --quiet --only-binary=torch $(PIP_FLAGS) -r requirements.txt -r requirements-llm.txt
+	rm -f $(VENV)/.installed-run-* && touch $@
+
+$(DEV_STAMP): $(DEV_REQS) | $(PY)
+	$(PIP) install --quiet --only-binary=torch $(PIP_FLAGS) -r requirements-dev.txt -r requirements-llm.txt
+	rm -f $(VENV)/.installed-dev-* && touch $@
+
+venv: $(RUN_STAMP)      ## create .venv with what `make run` needs
+venv-dev: $(DEV_STAMP)  ## create .venv with what `make test` needs
+
+run: $(RUN_STAMP)  ## migrate, create the demo user, start llama.cpp (unless LLM_BASE_URL) and serve on :8000
+	$(PY) scripts/run.py
+
+test: $(DEV_STAMP)  ## run the whole suite (PYTEST_ARGS="-k ..." to narrow it)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)  ## ruff format --check and ruff check
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: $(DEV_STAMP)  ## apply ruff format and ruff's safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(DEV_STAMP)  ## run every bench/*.py script (each prints its figures)
+	@set -e; for script in bench/*.py; do \
+		[ -e "$$script" ] || { echo "no bench scripts yet"; break; }; \
+		echo "== $$script"; $(PY) "$$script"; \
+	done
+
+model: $(RUN_STAMP)  ## fetch the SmolLM2 GGUF file into var/models/ (make run does it when needed)
+	$(PY) scripts/smollm2.py
+
+clean:  ## remove .venv and var/ (the model file, logs, static files); keeps db.sqlite3
+	rm -rf $(VENV) var
