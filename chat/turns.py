@@ -92,9 +92,10 @@ class EventLog:
         self._dirty.set()
 
     async def flush(self, *, final: bool = False) -> None:
+        """Store what is pending. Events leave the buffer only once they are stored."""
         async with self._lock:
             self._dirty.clear()
-            events, self._pending = self._pending, []
+            events = list(self._pending)
             parked = await database_sync_to_async(services.turn_record)(
                 conversation_id=self.conversation_id,
                 message_id=self.message_id,
@@ -102,6 +103,7 @@ class EventLog:
                 message_fields=self.reply.fields(),
                 final=final,
             )
+            del self._pending[: len(events)]
             for frame in parked:
                 await publish(self.conversation_id, frame)
             events += parked
@@ -112,18 +114,29 @@ class EventLog:
                     {"type": "chat.flushed", "conversation_id": self.conversation_id, "upto": events[-1]["seq"]},
                 )
 
-    async def close(self) -> None:
+    async def close(self, attempts: int = 5) -> None:
+        """Stop the periodic flusher and store everything, retrying a failing database."""
         self._flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._flusher
-        await self.flush(final=True)
+        for attempt in range(attempts):
+            try:
+                await self.flush(final=True)
+                return
+            except Exception:
+                logger.exception("storing the end of reply %s failed (attempt %d)", self.message_id, attempt + 1)
+                await asyncio.sleep(0.2 * 2**attempt)
 
     async def _flush_periodically(self) -> None:
         while True:
             await self._dirty.wait()
             await asyncio.sleep(self.flush_interval)
             try:
-                await self.flush()
+                # Shielded: cancelling this loop (at close) must not cancel a write that is
+                # already queued for the database thread, or its events would be lost.
+                await asyncio.shield(self.flush())
+            except asyncio.CancelledError:
+                raise
             except Exception:  # the next flush (or close) retries with everything pending
                 logger.exception("storing events of reply %s failed; will retry", self.message_id)
 
@@ -132,21 +145,40 @@ class EventLog:
 
 # message_id -> task, for the turns running in this process.
 RUNNING: dict[int, asyncio.Task[None]] = {}
+# Turns asked to stop. Cancelling alone is not enough: a library that swallows a
+# CancelledError (a known asyncio.wait_for race before 3.12) would lose the stop, so the
+# turn also checks this after every item it receives.
+STOPPING: set[int] = set()
+
+
+class StopRequested(Exception):
+    """Raised inside a turn that saw its stop flag."""
 
 
 def start(turn: TurnStart) -> asyncio.Task[None]:
     """Run the turn in the background; it outlives the socket that started it."""
     task = asyncio.create_task(run_turn(turn), name=f"turn-{turn.message_id}")
     RUNNING[turn.message_id] = task
-    task.add_done_callback(lambda _: RUNNING.pop(turn.message_id, None))
+
+    def forget(_: asyncio.Task[None]) -> None:
+        RUNNING.pop(turn.message_id, None)
+        STOPPING.discard(turn.message_id)
+
+    task.add_done_callback(forget)
     return task
+
+
+def _stop_here(message_id: int, task: asyncio.Task[None]) -> None:
+    if message_id not in STOPPING:  # a second stop must not cancel the turn's own wrap-up
+        STOPPING.add(message_id)
+        task.cancel()
 
 
 async def request_stop(message_id: int) -> None:
     """Stop a running turn wherever it runs: here directly, elsewhere via the channel layer."""
     task = RUNNING.get(message_id)
     if task is not None:
-        task.cancel()
+        _stop_here(message_id, task)
         return
     await get_channel_layer().group_send(control_group(message_id), {"type": "turn.stop"})
 
@@ -159,7 +191,7 @@ async def _listen_for_stop(message_id: int, task: asyncio.Task[None]) -> None:
         while True:
             message = await layer.receive(channel)
             if message.get("type") == "turn.stop":
-                task.cancel()
+                _stop_here(message_id, task)
                 return
     finally:
         with contextlib.suppress(Exception):
@@ -173,7 +205,7 @@ async def run_turn(turn: TurnStart) -> None:
     stop_listener = asyncio.create_task(_listen_for_stop(turn.message_id, asyncio.current_task()))  # type: ignore[arg-type]
     try:
         await _generate(turn, reply, log)
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, StopRequested):
         reply.status = Message.Status.STOPPED
         reply.finish_reason = "stopped"
     except llm.BackendError as exc:
@@ -187,6 +219,11 @@ async def run_turn(turn: TurnStart) -> None:
         await log.emit("error", code=ErrorCode.INTERNAL, detail=reply.error_detail, message_id=turn.message_id)
     finally:
         stop_listener.cancel()
+    # Shielded: a server shutdown cancelling the turn again must not lose its end.
+    await asyncio.shield(_finish(turn, reply, log))
+
+
+async def _finish(turn: TurnStart, reply: ReplyState, log: EventLog) -> None:
     await log.emit(
         "done",
         message_id=turn.message_id,
@@ -203,6 +240,8 @@ async def _generate(turn: TurnStart, reply: ReplyState, log: EventLog) -> None:
     stream = llm.get_backend().stream(turn.history)
     async with contextlib.aclosing(stream):
         async for item in stream:
+            if turn.message_id in STOPPING:
+                raise StopRequested
             if isinstance(item, llm.Token):
                 if item.special or not item.text:
                     continue

@@ -23,6 +23,12 @@ if os.environ.get("CI") and not os.environ.get("REDIS_URL"):
 FRAME_TIMEOUT = 10.0
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last, together: their sync Playwright must not overlap async tests."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def fresh_channel_layer(settings: Any) -> None:
     """Each test gets new channel layers (the in-memory one keeps groups across tests)."""

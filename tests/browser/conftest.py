@@ -165,7 +165,9 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
     raise RuntimeError(f"daphne did not answer /healthz within {START_TIMEOUT}s:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture(scope="session")
+# Package scope: sync Playwright runs an event loop in this thread while it is open, which
+# would break every async test after it; the browser closes when this package is done.
+@pytest.fixture(scope="package")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
@@ -223,7 +225,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         tgi.stop_thread()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(app: App) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -233,7 +235,7 @@ def browser(app: App) -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def signed_in_state(app: App, browser: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Cookies of a signed-in session, made once through the real login form."""
     context = browser.new_context(base_url=app.url)
