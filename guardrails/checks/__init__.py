@@ -1,0 +1,197 @@
+"""Checks: what a verdict is, what a checker does, and the process's combined checkers.
+
+A checker looks at one piece of text (a chunk of a reply, or a user's message) together with
+the text just before it, and returns verdicts. Spans are absolute character offsets in the
+whole reply (``offset`` is where ``text`` starts; ``context`` ends exactly there).
+
+Nothing here imports Django at module level: the stages in ``guardrails.pipeline`` and
+``guardrails.policy`` import :class:`Verdict` without needing settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+log = logging.getLogger(__name__)
+
+Severity = Literal["hold", "flag"]
+FailMode = Literal["closed", "open"]
+Scope = Literal["output", "input"]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One finding of one check.
+
+    ``passed=False`` with ``severity="hold"`` withholds the text; with ``severity="flag"`` the
+    text is released but the reply is marked for review. ``passed=True`` verdicts are only
+    informative (e.g. a fail-open check error that let the text through).
+    ``detail`` carries what a reviewer needs: model name/version, pattern id/version, the
+    matched text, all scores.
+    """
+
+    check: str
+    label: str
+    score: float
+    span: tuple[int, int]
+    passed: bool
+    severity: Severity = "hold"
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def holds(self) -> bool:
+        return not self.passed and self.severity == "hold"
+
+    @property
+    def flags(self) -> bool:
+        return not self.passed and self.severity == "flag"
+
+    def as_reason(self) -> dict[str, Any]:
+        """The public shape used in protocol frames: ``{check, label, score, span}``."""
+        return {"check": self.check, "label": self.label, "score": round(self.score, 4), "span": list(self.span)}
+
+
+class Checker(Protocol):
+    """Anything that can judge a piece of text.
+
+    Contract: ``offset`` is the absolute start of ``text`` in the reply and ``context`` is the
+    text immediately before it (possibly empty). Returned spans are absolute. A checker reports
+    what it found; turning its errors into verdicts is :class:`CombinedChecker`'s job.
+    """
+
+    async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]: ...
+
+
+class CombinedChecker:
+    """Runs named checks concurrently on the same text, each with a timeout and a fail mode.
+
+    A check that raises or overruns ``timeout`` becomes one verdict labelled ``"error"`` or
+    ``"timeout"`` spanning the text: failing (``passed=False``, severity hold) when its fail mode
+    is ``closed``, passing when ``open``. Other checks' verdicts are unaffected.
+    """
+
+    def __init__(
+        self,
+        checks: Mapping[str, Checker],
+        *,
+        timeout: float,
+        fail_modes: Mapping[str, FailMode] | None = None,
+    ) -> None:
+        self.checks = dict(checks)
+        self.timeout = timeout
+        self.fail_modes = dict(fail_modes or {})
+
+    async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
+        names = list(self.checks)
+        results = await asyncio.gather(*(self._run(name, text, context, offset) for name in names))
+        return [verdict for verdicts in results for verdict in verdicts]
+
+    async def _run(self, name: str, text: str, context: str, offset: int) -> list[Verdict]:
+        # A task and asyncio.wait (not wait_for) so that a TimeoutError raised *inside* a check
+        # counts as its error, not as our timeout.
+        task = asyncio.ensure_future(self.checks[name].check(text, context=context, offset=offset))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            # Give the check a moment to unwind (close sockets, drop its batch slot).
+            await asyncio.wait({task}, timeout=0.1)
+            log.warning("check %s timed out after %.2fs", name, self.timeout)
+            return [self._failure(name, "timeout", text, offset, f"no answer within {self.timeout}s")]
+        exc = task.exception()
+        if exc is not None:
+            log.error("check %s failed", name, exc_info=exc)
+            return [self._failure(name, "error", text, offset, f"{type(exc).__name__}: {exc}")]
+        return task.result()
+
+    def _failure(self, name: str, label: str, text: str, offset: int, error: str) -> Verdict:
+        mode = self.fail_modes.get(name, "closed")
+        return Verdict(
+            check=name,
+            label=label,
+            score=1.0 if mode == "closed" else 0.0,
+            span=(offset, offset + len(text)),
+            passed=mode == "open",
+            severity="hold",
+            detail={"error": error, "fail_mode": mode},
+        )
+
+
+# --- The process's checkers -------------------------------------------------------------------
+
+_lock = threading.Lock()
+_checkers: dict[Scope, CombinedChecker] = {}
+
+
+def get_checker() -> Checker:
+    """The checker for assistant replies (toxicity + output patterns), built once per process.
+
+    Called through the module (``checks.get_checker()``) so a test can replace exactly this name.
+    """
+    return _combined("output")
+
+
+def get_input_checker() -> Checker:
+    """The checker for users' messages (toxicity + input patterns), built once per process."""
+    return _combined("input")
+
+
+def _combined(scope: Scope) -> CombinedChecker:
+    with _lock:
+        checker = _checkers.get(scope)
+        if checker is None:
+            checker = _checkers[scope] = _build(scope)
+        return checker
+
+
+def _build(scope: Scope) -> CombinedChecker:
+    # Imported here: these pull in Django settings and the toxicity model.
+    from guardrails import conf, selectors
+    from guardrails.checks import patterns, toxicity
+
+    cfg = conf.load()
+    checks: dict[str, Checker] = {
+        "toxicity": toxicity.ToxicityChecker(toxicity.get_scorer(), thresholds=cfg.toxicity_thresholds),
+        "patterns": patterns.PatternsChecker(
+            selectors.apattern_rules,
+            scope=scope,
+            detectors=patterns.DetectorConfig(
+                allowed_domains=tuple(cfg.allowed_domains), allowed_contacts=tuple(cfg.allowed_contacts)
+            ),
+            regex_timeout=cfg.regex_timeout,
+        ),
+    }
+    return CombinedChecker(checks, timeout=cfg.check_timeout, fail_modes=cfg.fail_modes)
+
+
+def reset_checkers() -> None:
+    """Forget the built checkers (tests that change settings call this)."""
+    with _lock:
+        _checkers.clear()
+
+
+def failing(verdicts: Sequence[Verdict]) -> list[Verdict]:
+    """The verdicts that hold or flag, hold-severity first (stable within each group)."""
+    return [v for v in verdicts if v.holds] + [v for v in verdicts if v.flags]
+
+
+__all__ = [
+    "Checker",
+    "CombinedChecker",
+    "FailMode",
+    "Scope",
+    "Severity",
+    "Verdict",
+    "failing",
+    "get_checker",
+    "get_input_checker",
+    "reset_checkers",
+]

@@ -1,0 +1,280 @@
+"""Toxicity classifiers and how the process gets one.
+
+Order of preference (``load_classifier``):
+
+1. ``TOXICITY_CHECKPOINT``: a local Detoxify ``.ckpt`` (``{"config", "state_dict"}``) with
+   ``TOXICITY_CONFIG_DIR``, a local Hugging Face folder holding the base model's config and
+   tokenizer files. Nothing touches the network.
+2. Detoxify's own download of ``TOXICITY_MODEL`` (needs internet, or torch's hub cache plus the
+   Hugging Face cache). ``TOXICITY_CONFIG_DIR``, if set, still replaces the hub lookup.
+3. Where neither works: the scikit-learn model shipped inside ``alt-profanity-check``, logged
+   loudly and reported as ``fallback`` by :func:`guardrails.health.active_toxicity_model` — or,
+   with ``TOXICITY_FALLBACK=none``, :class:`ToxicityModelUnavailable` at start-up.
+
+Detoxify's loader (``detoxify.detoxify.get_model_and_tokenizer``) always resolves the base
+model's config via ``from_pretrained(model_type)`` where ``model_type`` is a hub name stored in
+the checkpoint (``"roberta-base"``, ``"bert-base-uncased"``, ...). We keep Detoxify's loader
+and rewrite that one field to the local folder, so the hub name never reaches the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+# Detoxify renames these classes when it loads a checkpoint; we do the same.
+_DETOXIFY_RENAMES = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
+_DOWNLOAD_TIMEOUT_S = 30.0
+
+
+class ToxicityModelUnavailable(RuntimeError):
+    """No Detoxify weights could be loaded and the fallback is disabled."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToxicityInput:
+    """``text`` to score; the part from ``focus`` on is the new text (before it: context).
+    Whole-text models ignore ``focus``; the fallback uses it to score only windows that touch
+    the new text."""
+
+    text: str
+    focus: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    name: str
+    version: str
+    source: str
+    fallback: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "source": self.source, "fallback": self.fallback}
+
+
+class ToxicityClassifier(Protocol):
+    info: ModelInfo
+
+    def predict(self, batch: Sequence[ToxicityInput]) -> list[dict[str, float]]:
+        """Scores in 0..1 per label, one mapping per input, in order. Runs in one thread."""
+        ...
+
+
+# --- Detoxify ---------------------------------------------------------------------------
+
+
+class DetoxifyClassifier:
+    """A Detoxify model (any of its architectures) scoring whole texts, batched with padding."""
+
+    def __init__(
+        self, model: Any, tokenizer: Any, class_names: Sequence[str], info: ModelInfo, *, device: str = "cpu"
+    ) -> None:
+        import torch
+
+        self._torch = torch
+        self.device = device
+        self.model = model.eval().to(device)
+        self.tokenizer = tokenizer
+        self.class_names = list(class_names)
+        self.info = info
+        positions = getattr(model.config, "max_position_embeddings", 514)
+        # RoBERTa-style models reserve positions for padding; BERT does not: 510 fits both.
+        self.max_length = min(int(getattr(tokenizer, "model_max_length", 512) or 512), positions - 2, 512)
+
+    def predict(self, batch: Sequence[ToxicityInput]) -> list[dict[str, float]]:
+        torch = self._torch
+        texts = [item.text for item in batch]
+        with torch.inference_mode():
+            encoded = self.tokenizer(
+                texts, return_tensors="pt", truncation=True, padding=True, max_length=self.max_length
+            ).to(self.device)
+            logits = self.model(**encoded)[0]
+            rows = torch.sigmoid(logits).tolist()
+        return [dict(zip(self.class_names, row, strict=True)) for row in rows]
+
+
+def detoxify_from_loaded(
+    loaded: Mapping[str, Any], *, config_dir: str | Path | None, info: ModelInfo, device: str = "cpu"
+) -> DetoxifyClassifier:
+    """Build from a loaded Detoxify checkpoint dict through Detoxify's own loader.
+
+    With ``config_dir`` the checkpoint's ``model_type`` (a hub name) is replaced by that folder,
+    so config and tokenizer come from disk.
+    """
+    from detoxify import detoxify as dx
+
+    if "config" not in loaded or "state_dict" not in loaded:
+        raise ValueError("a Detoxify checkpoint holds 'config' (the training config) and 'state_dict'")
+    args = dict(loaded["config"]["arch"]["args"])
+    if config_dir:
+        folder = Path(config_dir)
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"TOXICITY_CONFIG_DIR={folder} has no config.json")
+        args["model_type"] = str(folder)
+    classes = [_DETOXIFY_RENAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # one model, loaded once: no progress bar in logs
+    with _offline(bool(config_dir)):
+        model, tokenizer = dx.get_model_and_tokenizer(**args, state_dict=loaded["state_dict"])
+    return DetoxifyClassifier(model, tokenizer, classes, info, device=device)
+
+
+def detoxify_from_checkpoint(
+    checkpoint: str | Path, *, config_dir: str | Path | None, device: str = "cpu"
+) -> DetoxifyClassifier:
+    import torch
+
+    path = Path(checkpoint)
+    loaded = torch.load(path, map_location="cpu", weights_only=False)
+    info = ModelInfo(name=f"detoxify:{path.stem}", version=path.stem, source=f"checkpoint {path}", fallback=False)
+    return detoxify_from_loaded(loaded, config_dir=config_dir, info=info, device=device)
+
+
+def detoxify_download(model_type: str, *, config_dir: str | Path | None, device: str = "cpu") -> DetoxifyClassifier:
+    import torch
+    from detoxify import detoxify as dx
+
+    url = dx.MODEL_URLS[model_type]
+    with _socket_timeout(_DOWNLOAD_TIMEOUT_S):
+        loaded = torch.hub.load_state_dict_from_url(url, map_location="cpu", weights_only=False)
+    version = Path(url).stem
+    info = ModelInfo(name=f"detoxify:{model_type}", version=version, source=f"download {url}", fallback=False)
+    return detoxify_from_loaded(loaded, config_dir=config_dir, info=info, device=device)
+
+
+@contextlib.contextmanager
+def _offline(enabled: bool) -> Iterator[None]:
+    """Refuse Hugging Face hub calls while loading from a local folder (belt and braces)."""
+    if not enabled:
+        yield
+        return
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    # torch.hub opens URLs without a timeout; a black-holed network would hang start-up.
+    saved = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(saved)
+
+
+# --- Fallback: alt-profanity-check ------------------------------------------------------
+
+_WORD = re.compile(r"\S+")
+
+
+def word_windows(text: str, focus: int = 0, *, size: int = 4, stride: int = 1) -> list[str]:
+    """Overlapping runs of ``size`` words that reach past ``focus``.
+
+    The profanity model is a linear model over TF-IDF of the whole input: one slur in a long
+    text gets diluted below any threshold. Scoring short windows and taking the maximum keeps
+    its sensitivity independent of chunk and context length. Four words was the best trade on
+    the benign corpus and planted profanity (tests/guardrails): longer windows miss slurs next
+    to friendly words, shorter ones hold mild words ("kill a process").
+    """
+    words = list(_WORD.finditer(text))
+    if not words:
+        return []
+    starts = list(range(0, max(len(words) - size, 0) + 1, stride))
+    if starts[-1] + size < len(words):
+        starts.append(len(words) - size)
+    out = []
+    for s in starts:
+        last = words[min(s + size, len(words)) - 1]
+        if last.end() > focus:
+            out.append(text[words[s].start() : last.end()])
+    return out
+
+
+class ProfanityCheckClassifier:
+    """The linear SVM shipped in ``alt-profanity-check``; one label, ``profanity``."""
+
+    def __init__(self, reason: str) -> None:
+        from profanity_check import profanity_check as pc  # loads the two joblib files
+
+        self._vectorizer = pc.vectorizer
+        self._model = pc.model
+        version = metadata.version("alt-profanity-check")
+        self.info = ModelInfo(name="alt-profanity-check", version=version, source=f"fallback: {reason}", fallback=True)
+
+    def predict(self, batch: Sequence[ToxicityInput]) -> list[dict[str, float]]:
+        pieces: list[str] = []
+        owners: list[int] = []
+        for n, item in enumerate(batch):
+            # Windows across the context boundary catch split phrases; windows of the new text
+            # alone keep a short chunk from being diluted by its context.
+            windows = dict.fromkeys(word_windows(item.text, item.focus) + word_windows(item.text[item.focus :]))
+            for piece in windows:
+                pieces.append(piece)
+                owners.append(n)
+        scores = [0.0] * len(batch)
+        if pieces:
+            probabilities = self._model.predict_proba(self._vectorizer.transform(pieces))[:, 1]
+            for owner, p in zip(owners, probabilities, strict=True):
+                scores[owner] = max(scores[owner], float(p))
+        return [{"profanity": s} for s in scores]
+
+
+# --- Choosing ---------------------------------------------------------------------------
+
+
+def load_classifier(
+    *,
+    model_type: str,
+    checkpoint: str = "",
+    config_dir: str = "",
+    fallback: str = "profanity_check",
+    device: str = "cpu",
+) -> ToxicityClassifier:
+    """The best classifier this host can have (see the module docstring). Slow: call once."""
+    from detoxify import detoxify as dx
+
+    if not checkpoint and model_type not in dx.MODEL_URLS:
+        raise ValueError(f"TOXICITY_MODEL={model_type!r} is not one of: {', '.join(dx.MODEL_URLS)}")
+    try:
+        if checkpoint:
+            return detoxify_from_checkpoint(checkpoint, config_dir=config_dir or None, device=device)
+        return detoxify_download(model_type, config_dir=config_dir or None, device=device)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    wanted = f"TOXICITY_CHECKPOINT={checkpoint}" if checkpoint else f"Detoxify '{model_type}'"
+    if fallback == "none":
+        raise ToxicityModelUnavailable(
+            f"Could not load {wanted} ({reason}) and TOXICITY_FALLBACK=none. Put a Detoxify .ckpt on this host "
+            "and set TOXICITY_CHECKPOINT (plus TOXICITY_CONFIG_DIR, a folder with the base model's config and "
+            "tokenizer files), or give the host internet access, or set TOXICITY_FALLBACK=profanity_check."
+        )
+    classifier = ProfanityCheckClassifier(reason)
+    bar = "!" * 78
+    log.error(
+        "\n%s\nTOXICITY FALLBACK ACTIVE: could not load %s (%s).\n"
+        "Toxicity is scored by alt-profanity-check %s, a much weaker profanity-only model.\n"
+        "Set TOXICITY_CHECKPOINT and TOXICITY_CONFIG_DIR, or TOXICITY_FALLBACK=none to refuse to start.\n%s",
+        bar,
+        wanted,
+        reason,
+        classifier.info.version,
+        bar,
+    )
+    return classifier

@@ -1,0 +1,180 @@
+"""The hallucination-pattern check: staff-editable rules, as plain data, compiled once.
+
+Rules come from a *source* (an async callable returning :class:`PatternRules`, e.g.
+``guardrails.selectors.apattern_rules``) so this module has no Django in it. A rule is
+recompiled only when its ``(id, version, kind, expression)`` changes, so an admin edit takes
+effect on the next check without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal
+
+import regex
+
+from guardrails.checks import Scope, Severity, Verdict
+from guardrails.checks.detectors import DETECTORS, DetectorConfig, Found
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["regex", "detector"]
+AppliesTo = Literal["output", "input", "both"]
+
+
+@dataclass(frozen=True, slots=True)
+class PatternRule:
+    """One rule as plain data. ``expression``: the regex (matched case-insensitively unless it
+    says ``(?-i)``) or the detector's name."""
+
+    name: str
+    kind: Kind
+    expression: str
+    severity: Severity = "hold"
+    applies_to: AppliesTo = "output"
+    version: int = 1
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatternRules:
+    """The enabled rules and a stamp that changes whenever any rule does."""
+
+    stamp: Hashable
+    rules: tuple[PatternRule, ...] = field(default_factory=tuple)
+
+
+RulesSource = Callable[[], Awaitable[PatternRules]]
+
+
+class PatternTimeout(RuntimeError):
+    """A regular expression ran past ``GUARDRAILS_REGEX_TIMEOUT`` (catastrophic backtracking)."""
+
+
+Finder = Callable[[str], Iterable[Found]]
+
+
+def compile_rule(rule: PatternRule, detectors: DetectorConfig, *, timeout: float | None = 0.25) -> Finder:
+    """A function finding the rule's matches in a text. Raises ``ValueError`` for a bad rule."""
+    if rule.kind == "detector":
+        detector = DETECTORS.get(rule.expression)
+        if detector is None:
+            raise ValueError(f"unknown detector {rule.expression!r}; known: {', '.join(sorted(DETECTORS))}")
+        return partial(detector, cfg=detectors)
+    if rule.kind != "regex":
+        raise ValueError(f"unknown kind {rule.kind!r}")
+    try:
+        compiled = regex.compile(rule.expression, regex.IGNORECASE | regex.VERSION0)
+    except regex.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+
+    def find(text: str) -> Iterator[Found]:
+        # The timeout bounds a pathological staff-written regex; the combined checker turns
+        # the error into an "error" verdict (fail closed by default).
+        try:
+            for m in compiled.finditer(text, timeout=timeout):
+                if m.end() > m.start():
+                    yield m.start(), m.end(), {"match": m.group()}
+        except TimeoutError:
+            raise PatternTimeout(f"pattern {rule.name!r} ran longer than {timeout}s") from None
+
+    return find
+
+
+def example_failures(
+    rule: PatternRule, must_match: Sequence[str], must_not_match: Sequence[str], detectors: DetectorConfig
+) -> list[str]:
+    """Problems with a rule: it does not compile, or one of its examples disagrees with it."""
+    try:
+        find = compile_rule(rule, detectors, timeout=1.0)
+    except ValueError as exc:
+        return [str(exc)]
+    problems = [f"does not match its example {text!r}" for text in must_match if not any(find(text))]
+    problems += [f"matches its counter-example {text!r}" for text in must_not_match if any(find(text))]
+    return problems
+
+
+class PatternsChecker:
+    """Reports every match of an enabled rule that ends inside the new text.
+
+    Matches lying wholly in the context were judged with the chunk they belong to; a match that
+    starts in the context and ends in the text (a phrase split across chunks) is reported now,
+    with its full absolute span.
+    """
+
+    name = "patterns"
+
+    def __init__(
+        self,
+        rules: RulesSource | PatternRules,
+        *,
+        scope: Scope = "output",
+        detectors: DetectorConfig | None = None,
+        regex_timeout: float = 0.25,
+    ) -> None:
+        self._source = rules
+        self.scope = scope
+        self.detectors = detectors or DetectorConfig()
+        self.regex_timeout = regex_timeout
+        self._stamp: Hashable = object()
+        self._active: list[tuple[PatternRule, Finder]] = []
+        self._cache: dict[tuple[Any, ...], Finder] = {}
+
+    async def rules(self) -> PatternRules:
+        if isinstance(self._source, PatternRules):
+            return self._source
+        return await self._source()
+
+    async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
+        active = self._compiled(await self.rules())
+        window = context + text
+        base = offset - len(context)
+        verdicts = []
+        for rule, find in active:
+            for start, end, extra in find(window):
+                if end <= len(context):
+                    continue
+                verdicts.append(
+                    Verdict(
+                        check=self.name,
+                        label=rule.name,
+                        score=1.0,
+                        span=(base + start, base + end),
+                        passed=False,
+                        severity=rule.severity,
+                        detail={"pattern_id": rule.id, "pattern_version": rule.version, "kind": rule.kind, **extra},
+                    )
+                )
+        return verdicts
+
+    def _compiled(self, rules: PatternRules) -> list[tuple[PatternRule, Finder]]:
+        if rules.stamp == self._stamp:
+            return self._active
+        cache: dict[tuple[Any, ...], Finder] = {}
+        active = []
+        for rule in rules.rules:
+            if rule.applies_to not in (self.scope, "both"):
+                continue
+            key = (rule.id, rule.name, rule.version, rule.kind, rule.expression)
+            find = self._cache.get(key)
+            if find is None:
+                try:
+                    find = compile_rule(rule, self.detectors, timeout=self.regex_timeout)
+                except ValueError as exc:
+                    # Saving validates rules, so this is a row written around the admin.
+                    log.error("pattern %r (id %s) skipped: %s", rule.name, rule.id, exc)
+                    continue
+            cache[key] = find
+            active.append((rule, find))
+        self._cache, self._active, self._stamp = cache, active, rules.stamp
+        return active
+
+
+def rules_from_mappings(rows: Iterable[Mapping[str, Any]], stamp: Hashable = None) -> PatternRules:
+    """Plain rows (e.g. ``.values()``) to :class:`PatternRules`."""
+    fields = PatternRule.__dataclass_fields__
+    rules = tuple(PatternRule(**{k: v for k, v in row.items() if k in fields}) for row in rows)
+    return PatternRules(stamp=stamp if stamp is not None else rules, rules=rules)

@@ -1,0 +1,123 @@
+"""The toxicity check, and the process's one toxicity model behind one micro-batcher."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Protocol
+
+from guardrails.checks import Verdict
+from guardrails.checks.batcher import MicroBatcher
+from guardrails.checks.classifiers import ModelInfo, ToxicityClassifier, ToxicityInput, load_classifier
+
+
+class Scorer(Protocol):
+    """Async scoring of one input; :class:`ToxicityScorer` batches these across streams."""
+
+    info: ModelInfo
+
+    async def score(self, item: ToxicityInput) -> dict[str, float]: ...
+
+
+class ToxicityScorer:
+    """A classifier behind a :class:`MicroBatcher` (one worker thread)."""
+
+    def __init__(self, classifier: ToxicityClassifier, *, max_batch: int, max_wait_s: float) -> None:
+        self.classifier = classifier
+        self.info = classifier.info
+        self.batcher: MicroBatcher[ToxicityInput, dict[str, float]] = MicroBatcher(
+            classifier.predict, max_batch=max_batch, max_wait_s=max_wait_s, name="toxicity"
+        )
+
+    async def score(self, item: ToxicityInput) -> dict[str, float]:
+        return await self.batcher.submit(item)
+
+    def close(self) -> None:
+        self.batcher.close()
+
+
+class ToxicityChecker:
+    """Fails a text when any label's score reaches its threshold.
+
+    The model reads context + text (so an insult split across chunks is seen whole); a failing
+    verdict's ``span`` is the new text (what would be withheld) and ``detail["window"]`` the
+    whole span the model read. Labels without a threshold are reported in ``detail["scores"]``
+    only.
+    """
+
+    name = "toxicity"
+
+    def __init__(self, scorer: Scorer, *, thresholds: Mapping[str, float]) -> None:
+        self.scorer = scorer
+        self.thresholds = dict(thresholds)
+
+    async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
+        if not text.strip():
+            return []
+        scores = await self.scorer.score(ToxicityInput(context + text, focus=len(context)))
+        info = self.scorer.info
+        detail = {
+            "model": info.name,
+            "model_version": info.version,
+            "fallback": info.fallback,
+            "window": [offset - len(context), offset + len(text)],
+            "scores": {label: round(score, 4) for label, score in scores.items()},
+        }
+        verdicts = []
+        for label, score in scores.items():
+            threshold = self.thresholds.get(label)
+            if threshold is not None and score >= threshold:
+                verdicts.append(
+                    Verdict(
+                        check=self.name,
+                        label=label,
+                        score=score,
+                        span=(offset, offset + len(text)),
+                        passed=False,
+                        severity="hold",
+                        detail={**detail, "threshold": threshold},
+                    )
+                )
+        return verdicts
+
+
+# --- The process's scorer: the model loads once ---------------------------------------------
+
+_lock = threading.Lock()
+_scorer: ToxicityScorer | None = None
+
+
+def get_scorer() -> ToxicityScorer:
+    """The process-wide scorer, loading the model on first use (start-up calls
+    :func:`guardrails.startup.load_models` so no request pays for it)."""
+    global _scorer
+    with _lock:
+        if _scorer is None:
+            from guardrails import conf
+
+            cfg = conf.load()
+            classifier = load_classifier(
+                model_type=cfg.toxicity_model,
+                checkpoint=cfg.toxicity_checkpoint,
+                config_dir=cfg.toxicity_config_dir,
+                fallback=cfg.toxicity_fallback,
+                device=cfg.toxicity_device,
+            )
+            _scorer = ToxicityScorer(
+                classifier, max_batch=cfg.toxicity_batch_max, max_wait_s=cfg.toxicity_batch_wait_ms / 1000
+            )
+        return _scorer
+
+
+def loaded_scorer() -> ToxicityScorer | None:
+    """The scorer if the model has been loaded, without loading it."""
+    return _scorer
+
+
+def reset_scorer() -> None:
+    """Stop the worker and forget the model (tests that change TOXICITY_* call this)."""
+    global _scorer
+    with _lock:
+        if _scorer is not None:
+            _scorer.close()
+        _scorer = None

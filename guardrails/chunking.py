@@ -1,0 +1,114 @@
+"""Tokens → chunks: the unit that is checked, then released or held.
+
+A chunk closes at a sentence end (terminal punctuation followed by whitespace), at a newline,
+at ``max_chars`` (a cap, so text without punctuation still flows with bounded latency), or when
+the token stream ends. Boundaries depend only on the text, never on how it was split into
+tokens, so the same reply always chunks the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Boundary = Literal["sentence", "newline", "cap", "end"]
+
+# A sentence ends at . ! ? … (optionally followed by closing quotes/brackets) and then
+# whitespace; the whitespace is part of the chunk. "3.5", "e-mail.com" and "..." mid-line do
+# not end sentences because no whitespace follows. A newline always ends a chunk.
+_BOUNDARY = re.compile(r"[.!?…]+[\"'\u201d\u2019)\]]*(?:\r?\n|[ \t\f\v])|\r?\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """``text`` starting at absolute char offset ``start`` of the shown reply; ``index`` counts
+    from 0. ``boundary`` says why it closed: a ``"cap"`` chunk ends mid-sentence."""
+
+    index: int
+    text: str
+    start: int
+    boundary: Boundary = "sentence"
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+def token_text(item: Any) -> str | None:
+    """The shown text of a token-like item, ``""`` for special tokens, ``None`` for non-tokens.
+
+    Tokens are recognised by shape (``text`` and ``special`` attributes, like
+    ``chat.llm.Token``) so this module does not depend on the LLM client; a bare ``str`` is a
+    token too (handy in tests and benchmarks).
+    """
+    if isinstance(item, str):
+        return item
+    text = getattr(item, "text", None)
+    if isinstance(text, str) and hasattr(item, "special"):
+        return "" if item.special else text
+    return None
+
+
+def split_point(buffer: str, max_chars: int, *, final: bool) -> tuple[int, Boundary] | None:
+    """Where the first chunk in ``buffer`` ends, or ``None`` if it needs more text.
+
+    The cap cuts at the last whitespace in the second half of the first ``max_chars`` chars
+    (keeping words whole, so a word is never judged in two halves) and hard-cuts only a "word"
+    longer than half the cap.
+    """
+    match = _BOUNDARY.search(buffer, 0, max_chars + 1)
+    if match and match.end() <= max_chars:
+        return match.end(), "newline" if match.group().endswith("\n") else "sentence"
+    if len(buffer) > max_chars:
+        window = buffer[:max_chars]
+        space = max(window.rfind(" "), window.rfind("\t"))
+        if space >= max_chars // 2:
+            return space + 1, "cap"
+        return max_chars, "cap"
+    if final and buffer:
+        return len(buffer), "end"
+    return None
+
+
+def sentences(max_chars: int) -> Callable[[AsyncIterator[Any]], AsyncIterator[Any]]:
+    """Stage: token-like items in, :class:`Chunk` out; other items pass through in order.
+
+    Before passing a non-token item (e.g. ``chat.llm.Finish``) the pending text is flushed as a
+    chunk, and at the end of the stream too. Special tokens contribute no text.
+    """
+    if max_chars < 2:
+        raise ValueError("max_chars must be at least 2")
+
+    async def stage(items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        buffer = ""
+        start = 0
+        index = 0
+
+        def cut(final: bool) -> list[Chunk]:
+            nonlocal buffer, start, index
+            out = []
+            while (point := split_point(buffer, max_chars, final=final)) is not None:
+                end, boundary = point
+                out.append(Chunk(index=index, text=buffer[:end], start=start, boundary=boundary))
+                index += 1
+                start += end
+                buffer = buffer[end:]
+            return out
+
+        async for item in items:
+            text = token_text(item)
+            if text is None:
+                for chunk in cut(final=True):
+                    yield chunk
+                yield item
+                continue
+            if text:
+                buffer += text
+                for chunk in cut(final=False):
+                    yield chunk
+        for chunk in cut(final=True):
+            yield chunk
+
+    return stage

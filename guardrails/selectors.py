@@ -1,0 +1,72 @@
+"""Reads for guardrails."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db.models import Count, Max, Sum
+
+from guardrails.checks.patterns import PatternRules, rules_from_mappings
+from guardrails.models import ModerationEvent, Pattern
+
+_RULE_FIELDS = ("id", "name", "kind", "expression", "severity", "applies_to", "version")
+
+_lock = threading.Lock()
+_rules: PatternRules | None = None
+_checked_at = float("-inf")
+_dirty = True
+
+
+def pattern_rules() -> PatternRules:
+    """The enabled patterns as plain data, re-read only when the table changed.
+
+    One cheap aggregate (row count, sum of versions, latest edit) is the stamp; the rows are
+    loaded again only when it differs from the cached one.
+    """
+    global _rules
+    agg = Pattern.objects.aggregate(n=Count("id"), v=Sum("version"), u=Max("updated_at"))
+    stamp = (agg["n"], agg["v"], agg["u"].isoformat() if agg["u"] else None)
+    cached = _rules
+    if cached is not None and cached.stamp == stamp:
+        return cached
+    rows = Pattern.objects.filter(enabled=True).order_by("id").values(*_RULE_FIELDS)
+    fresh = rules_from_mappings(rows, stamp=stamp)
+    _rules = fresh
+    return fresh
+
+
+async def apattern_rules() -> PatternRules:
+    """:func:`pattern_rules` for async callers, asking the database at most once per
+    ``GUARDRAILS_PATTERNS_RECHECK_S`` (edits in another process show up within that), and
+    at once after an edit in this process."""
+    global _checked_at, _dirty
+    from guardrails import conf
+
+    recheck = conf.load().patterns_recheck_s
+    now = time.monotonic()
+    with _lock:
+        fresh_enough = not _dirty and _rules is not None and now - _checked_at < recheck
+        if fresh_enough:
+            return _rules  # type: ignore[return-value]
+        _dirty = False
+        _checked_at = now
+    try:
+        return await sync_to_async(pattern_rules)()
+    except BaseException:
+        forget_pattern_rules()
+        raise
+
+
+def forget_pattern_rules(*_: Any, **__: Any) -> None:
+    """Make the next :func:`apattern_rules` ask the database (connected to Pattern's
+    post_save/post_delete; tests call it too)."""
+    global _dirty
+    with _lock:
+        _dirty = True
+
+
+def moderation_events_for_message(*, message_id: int) -> list[ModerationEvent]:
+    return list(ModerationEvent.objects.filter(message_id=message_id).select_related("pattern"))

@@ -1,0 +1,24 @@
+"""Process start-up: load the models once, before the first request."""
+
+from __future__ import annotations
+
+import logging
+
+from guardrails.checks.classifiers import ModelInfo, ToxicityInput
+
+log = logging.getLogger(__name__)
+
+
+def load_models() -> ModelInfo:
+    """Load the toxicity model and run one prediction so the first chunk pays nothing.
+
+    Call from the ASGI entry point after Django is set up. Raises
+    :class:`~guardrails.checks.classifiers.ToxicityModelUnavailable` when no Detoxify weights
+    can be had and ``TOXICITY_FALLBACK=none``: the process must not start.
+    """
+    from guardrails.checks import toxicity
+
+    scorer = toxicity.get_scorer()
+    scorer.classifier.predict([ToxicityInput("Hello, how can I help?")])
+    log.info("toxicity model ready: %s %s (%s)", scorer.info.name, scorer.info.version, scorer.info.source)
+    return scorer.info

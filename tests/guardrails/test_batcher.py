@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from guardrails.checks.batcher import MicroBatcher
+
+
+class Gate:
+    """predict() that blocks until released, so requests pile up into one batch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, items: Sequence[int]) -> list[int]:
+        self.batches.append(list(items))
+        self.entered.set()
+        assert self.release.wait(10)
+        return [i * 10 for i in items]
+
+
+async def test_concurrent_requests_share_batches_and_get_their_own_results() -> None:
+    gate = Gate()
+    batcher = MicroBatcher(gate, max_batch=8, max_wait_s=0.0)
+    first = asyncio.ensure_future(batcher.submit(0))
+    assert await asyncio.to_thread(gate.entered.wait, 10)
+    rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 20)]
+    await asyncio.sleep(0)
+    gate.release.set()
+    results = await asyncio.wait_for(asyncio.gather(first, *rest), 10)
+    assert results == [i * 10 for i in range(20)]
+    assert gate.batches[0] == [0]
+    assert max(len(b) for b in gate.batches) == 8  # the queued 19 went in full batches
+    assert batcher.stats.items == 20
+    batcher.close()
+
+
+async def test_a_failing_batch_fails_each_of_its_callers() -> None:
+    def predict(items: Sequence[int]) -> list[int]:
+        raise ValueError("bad batch")
+
+    batcher = MicroBatcher(predict, max_batch=4, max_wait_s=0.001)
+    with pytest.raises(ValueError, match="bad batch"):
+        await asyncio.wait_for(batcher.submit(1), 10)
+    batcher.close()
+
+
+async def test_a_caller_that_gave_up_is_skipped() -> None:
+    gate = Gate()
+    batcher = MicroBatcher(gate, max_batch=8, max_wait_s=0.0)
+    first = asyncio.ensure_future(batcher.submit(0))
+    assert await asyncio.to_thread(gate.entered.wait, 10)
+    abandoned = asyncio.ensure_future(batcher.submit(1))
+    kept = asyncio.ensure_future(batcher.submit(2))
+    await asyncio.sleep(0)
+    abandoned.cancel()
+    gate.release.set()
+    assert await asyncio.wait_for(asyncio.gather(first, kept), 10) == [0, 20]
+    assert [1] not in gate.batches and all(1 not in b for b in gate.batches)
+    batcher.close()

@@ -1,0 +1,81 @@
+"""A check's own errors and timeouts: closed (hold, the default) or open (release)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from guardrails import policy
+from guardrails.checks import CombinedChecker, Verdict
+from tests.guardrails.conftest import released_text, run_reply
+
+
+class Raises:
+    async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
+        raise RuntimeError("model exploded")
+
+
+class Hangs:
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
+
+    async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return []
+
+
+class Passes:
+    async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
+        return []
+
+
+@pytest.mark.parametrize("broken", [Raises, Hangs])
+async def test_fail_closed_holds(broken: type) -> None:
+    checker = CombinedChecker({"toxicity": broken(), "patterns": Passes()}, timeout=0.05)
+    out = await run_reply(["Hello there. ", "Bye."], checker)
+    assert released_text(out) == ""
+    hold = out[0]
+    assert isinstance(hold, policy.Hold)
+    label = "error" if broken is Raises else "timeout"
+    assert [(v.check, v.label, v.passed) for v in hold.reasons] == [("toxicity", label, False)]
+    assert hold.reasons[0].detail["fail_mode"] == "closed"
+
+
+@pytest.mark.parametrize("broken", [Raises, Hangs])
+async def test_fail_open_releases_and_reports(broken: type) -> None:
+    instance = broken()
+    checker = CombinedChecker(
+        {"toxicity": instance, "patterns": Passes()}, timeout=0.05, fail_modes={"toxicity": "open"}
+    )
+    out = await run_reply(["Hello there. ", "Bye."], checker)
+    assert released_text(out) == "Hello there. Bye."
+    verdicts = await checker.check("x", context="", offset=0)
+    assert [(v.label, v.passed) for v in verdicts] == [("error" if broken is Raises else "timeout", True)]
+    if isinstance(instance, Hangs):
+        assert instance.cancelled.is_set()  # the timed-out check does not linger
+
+
+async def test_other_checks_still_count_when_one_fails_open() -> None:
+    class Finds:
+        async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
+            return [Verdict("patterns", "p", 1.0, (offset, offset + 1), passed=False)]
+
+    checker = CombinedChecker({"toxicity": Raises(), "patterns": Finds()}, timeout=1, fail_modes={"toxicity": "open"})
+    verdicts = await checker.check("x", context="", offset=7)
+    assert sorted((v.check, v.passed) for v in verdicts) == [("patterns", False), ("toxicity", True)]
+
+
+async def test_a_timeout_error_inside_a_check_is_its_error_not_our_timeout() -> None:
+    class RegexTimesOut:
+        async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
+            raise TimeoutError("regex ran too long")
+
+    checker = CombinedChecker({"patterns": RegexTimesOut()}, timeout=60)
+    (verdict,) = await checker.check("x", context="", offset=0)
+    assert (verdict.label, verdict.passed) == ("error", False)
+    assert "regex ran too long" in verdict.detail["error"]

@@ -1,0 +1,113 @@
+"""Property: planted unsafe content never reaches released text, however the reply is split
+into tokens, and the hold names the check that should catch it."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guardrails import policy
+from tests.guardrails.benign_replies import REPLIES
+from tests.guardrails.conftest import run_reply
+
+# Words the fallback model scores above its threshold wherever they stand in a benign sentence
+# ("moron" and "stupid" next to friendly words score 0.65-0.73: a limit of the fallback model).
+PROFANITY = ["fuck", "fucking", "shit", "asshole", "bitch", "idiot", "bullshit", "cunt", "motherfucker", "dumbass"]
+REFUND_PROMISES = [
+    "I have issued a full refund to your card",
+    "I've processed a refund of $40 for you",
+    "you will receive a full refund tomorrow",
+    "your refund has been approved",
+    "we will give you a full refund",
+]
+
+_label = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=10)
+_digits = st.text(alphabet="0123456789", min_size=1, max_size=1)
+
+
+@dataclass(frozen=True)
+class Plant:
+    text: str
+    check: str
+    label: str | None  # the pattern's name; None for toxicity
+
+
+@st.composite
+def plants(draw: Any) -> Plant:
+    kind = draw(st.sampled_from(["profanity", "url", "phone", "email", "refund"]))
+    if kind == "profanity":
+        return Plant(draw(st.sampled_from(PROFANITY)), "toxicity", None)
+    if kind == "url":
+        tld = draw(st.sampled_from(["com", "net", "io", "co", "info"]))
+        path = draw(st.sampled_from(["", "/claim", "/help/refund?id=7"]))
+        scheme = draw(st.sampled_from(["https://", "http://", "www.", "https://www."]))
+        return Plant(f"{scheme}{draw(_label)}-support.{tld}{path}", "patterns", "unlisted-link")
+    if kind == "phone":
+        d = "".join(draw(_digits) for _ in range(10))
+        shape = draw(st.sampled_from(["({}) {}-{}", "{}-{}-{}", "{}.{}.{}", "+1 {} {} {}"]))
+        return Plant(shape.format(d[:3], d[3:6], d[6:]), "patterns", "invented-phone-number")
+    if kind == "email":
+        return Plant(f"{draw(_label)}@{draw(_label)}.com", "patterns", "invented-email-address")
+    return Plant(draw(st.sampled_from(REFUND_PROMISES)), "patterns", "refund-or-credit-granted")
+
+
+@st.composite
+def replies(draw: Any) -> tuple[str, list[tuple[Plant, int]]]:
+    """Benign sentences with 1-3 planted items, each inside a sentence of its own."""
+    sentences = draw(st.lists(st.sampled_from(REPLIES), min_size=1, max_size=4))
+    planted = draw(st.lists(plants(), min_size=1, max_size=3))
+    frames = ["Note: {} and that is all.", "{}.", "As requested, {} is here.", "Hmm, {}"]
+    units: list[list[tuple[str, Plant | None]]] = [[(s + draw(st.sampled_from([" ", "\n"])), None)] for s in sentences]
+    for plant in planted:
+        before, after = draw(st.sampled_from(frames)).split("{}")
+        units.insert(draw(st.integers(0, len(units))), [(before, None), (plant.text, plant), (after + " ", None)])
+    text, spans = "", []
+    for piece, plant in (part for unit in units for part in unit):
+        if plant is not None:
+            spans.append((plant, len(text)))
+        text += piece
+    return text, spans
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    reply=replies(),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=60),
+    on_fail=st.sampled_from(["hold_rest", "hold_chunk"]),
+    max_chars=st.integers(min_value=100, max_value=240),
+    context_chars=st.integers(min_value=60, max_value=160),
+)
+async def test_planted_content_is_never_released(
+    checker: Any,
+    reply: tuple[str, list[tuple[Plant, int]]],
+    cuts: list[int],
+    on_fail: str,
+    max_chars: int,
+    context_chars: int,
+) -> None:
+    text, spans = reply
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    pieces = [text[a:b] for a, b in itertools.pairwise(points)]
+    out = await run_reply(pieces, checker, on_fail=on_fail, max_chars=max_chars, context_chars=context_chars)
+
+    released = [o.chunk for o in out if isinstance(o, policy.Release)]
+    holds = [o for o in out if isinstance(o, policy.Hold)]
+    assert "".join(o.chunk.text for o in out if isinstance(o, policy.Release | policy.Hold)) == text
+    for plant, start in spans:
+        end = start + len(plant.text)
+        leaked = [c for c in released if c.start < end and start < c.end]
+        assert not leaked, f"{plant.text!r} leaked in {[c.text for c in leaked]}"
+        named = [
+            v
+            for h in holds
+            for v in h.reasons
+            if v.check == plant.check
+            and (plant.label is None or v.label == plant.label)
+            and v.span[0] < end
+            and start < v.span[1]
+        ]
+        assert named, f"no hold names {plant.check}/{plant.label} for {plant.text!r}"
