@@ -1,0 +1,189 @@
+"""The review JSON API (``/api/reviews/``) for reviewers and helpdesk integrations.
+
+Authentication: a session (browsers; CSRF enforced on POST) or ``Authorization: Bearer <key>``
+(programs; no CSRF). The user needs ``guardrails.review_replies``. No or bad credentials →
+401, no permission → 403, unknown item → 404. Every error is ``{"code", "detail"}`` with a
+plain message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.core.paginator import EmptyPage, Paginator
+from django.http import HttpRequest, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from chat.services import api_key_authenticate
+from guardrails import review, review_selectors
+from guardrails.review import ReviewError
+
+PAGE_SIZE = 20
+PAGE_SIZE_MAX = 100
+
+View = Callable[..., JsonResponse]
+
+
+def error(status: int, code: str, detail: str) -> JsonResponse:
+    response = JsonResponse({"code": code, "detail": detail}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="reviews"'
+    return response
+
+
+def _csrf_failure(request: HttpRequest) -> JsonResponse | None:
+    def no_view(_: HttpRequest) -> None:
+        return None
+
+    middleware = CsrfViewMiddleware(no_view)  # type: ignore[arg-type]
+    middleware.process_request(request)
+    if middleware.process_view(request, None, (), {}) is not None:  # type: ignore[arg-type]
+        return error(403, "csrf_failed", "CSRF check failed: send the csrftoken cookie's value as X-CSRFToken.")
+    return None
+
+
+def allow(*methods: str) -> Callable[[View], View]:
+    """Like ``require_http_methods``, with a JSON 405."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+            if request.method not in methods:
+                response = error(405, "method_not_allowed", f"Use {' or '.join(methods)} here.")
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def reviewer_required(view: View) -> View:
+    """Session or bearer key; 401 without credentials, 403 without the review permission."""
+
+    @csrf_exempt  # bearer requests need none; session requests are checked below
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        authorization = request.headers.get("Authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            user = api_key_authenticate(raw=authorization[7:].strip())
+            if user is None:
+                return error(401, "unauthorized", "Unknown or revoked API key.")
+            request.user = user
+        elif not request.user.is_authenticated:
+            return error(401, "unauthorized", "Sign in, or send Authorization: Bearer <API key>.")
+        elif request.method not in ("GET", "HEAD", "OPTIONS") and (failure := _csrf_failure(request)):
+            return failure
+        if not request.user.has_perm(review.REVIEW_PERMISSION):
+            return error(403, "forbidden", "You need the review permission (guardrails.review_replies).")
+        try:
+            return view(request, *args, **kwargs)
+        except ReviewError as exc:
+            return error(exc.status, exc.code, exc.detail)
+
+    return wrapper
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        raise ReviewError(400, "bad_request", "Send a JSON object.") from None
+    if not isinstance(body, dict):
+        raise ReviewError(400, "bad_request", "Send a JSON object.")
+    return body
+
+
+def _text_field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name) or ""
+    if not isinstance(value, str):
+        raise ReviewError(400, "bad_request", f'"{name}" must be text.')
+    return value
+
+
+def _int_param(request: HttpRequest, name: str, default: int) -> int:
+    raw = request.GET.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ReviewError(400, "bad_request", f'"{name}" must be a positive whole number.')
+    return int(raw)
+
+
+@allow("GET")
+@reviewer_required
+def review_list(request: HttpRequest) -> JsonResponse:
+    """``?status=pending|claimed|overdue|decided|expired|open|all`` (default ``open``),
+    ``&page=N&page_size=N`` → ``{count, page, pages, results: [item, ...]}``."""
+    status = request.GET.get("status", "open")
+    if status not in review_selectors.STATUS_FILTERS:
+        raise ReviewError(400, "bad_request", f'"status" must be one of: {", ".join(review_selectors.STATUS_FILTERS)}.')
+    size = min(_int_param(request, "page_size", PAGE_SIZE), PAGE_SIZE_MAX)
+    paginator = Paginator(review_selectors.review_items(status=status), size)
+    number = _int_param(request, "page", 1)
+    try:
+        page = paginator.page(number)
+    except EmptyPage:
+        if number != 1:
+            raise ReviewError(
+                404, "not_found", f"There is no page {number}; there are {paginator.num_pages}."
+            ) from None
+        page = paginator.page(1)  # allow_empty_first_page: an empty queue is one empty page
+    return JsonResponse(
+        {
+            "count": paginator.count,
+            "page": page.number,
+            "pages": paginator.num_pages,
+            "results": [review_selectors.review_item_json(item) for item in page.object_list],
+        }
+    )
+
+
+def _item_response(item_id: int) -> JsonResponse:
+    item = review_selectors.review_item(item_id=item_id)
+    if item is None:
+        raise ReviewError(404, "not_found", "No such review item.")
+    return JsonResponse(review_selectors.review_item_json(item))
+
+
+@allow("GET")
+@reviewer_required
+def review_detail(request: HttpRequest, item_id: int) -> JsonResponse:
+    return _item_response(item_id)
+
+
+@allow("POST")
+@reviewer_required
+def review_claim(request: HttpRequest, item_id: int) -> JsonResponse:
+    review.review_item_claim(item_id=item_id, user=request.user)  # type: ignore[arg-type]
+    return _item_response(item_id)
+
+
+@allow("POST")
+@reviewer_required
+def review_release(request: HttpRequest, item_id: int) -> JsonResponse:
+    review.review_item_release(item_id=item_id, user=request.user)  # type: ignore[arg-type]
+    return _item_response(item_id)
+
+
+@allow("POST")
+@reviewer_required
+def review_decision(request: HttpRequest, item_id: int) -> JsonResponse:
+    """``{"decision": "approve"|"reject"|"edit", "text": "...", "note": "..."}``."""
+    body = _json_body(request)
+    decision = body.get("decision")
+    if not isinstance(decision, str):
+        raise ReviewError(400, "bad_request", '"decision" must be "approve", "reject" or "edit".')
+    review.review_item_decide(
+        item_id=item_id,
+        user=request.user,  # type: ignore[arg-type]
+        decision=decision,
+        text=_text_field(body, "text"),
+        note=_text_field(body, "note"),
+    )
+    return _item_response(item_id)

@@ -1,0 +1,394 @@
+"""Writes for the human review loop (DESIGN §6): queue, claim, release, decide, escalate.
+
+Every function is keyword-only, typed and atomic, writes an audit entry for what it did, and
+tells the ``reviewers`` group after commit. A decision reaches the waiting user through
+``chat.services.reply_resolve`` (the reply's segments and a stored ``review_resolved`` event)
+and ``chat.realtime.publish_on_commit`` (live, on any process). Errors a caller can meet are
+``ReviewError`` with an HTTP status and a plain message.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from chat.models import Message
+from chat.realtime import publish_on_commit
+from chat.services import reply_resolve
+from guardrails.audit import audit_append
+from guardrails.models import AuditEntry, ModerationEvent, ReviewItem
+
+logger = logging.getLogger(__name__)
+
+REVIEWERS_GROUP = "reviewers"
+REVIEW_PERMISSION = "guardrails.review_replies"
+EDIT_TEXT_MAX = 20_000
+NOTE_MAX = 4_000
+
+# Priority: the strongest reason wins. Held text (a user is waiting on a placeholder) before
+# flagged text (already shown); within each, toxicity before the pattern checks.
+_SEVERITY_WEIGHT = {"hold": 20, "flag": 10}
+_CHECK_WEIGHT = {"toxicity": 5, "patterns": 3}
+_DEFAULT_CHECK_WEIGHT = 1
+
+# Reviewer's verb → the outcome word the user's client sees (DESIGN §4, review_resolved).
+OUTCOME = {
+    ReviewItem.Decision.APPROVE: "approved",
+    ReviewItem.Decision.REJECT: "rejected",
+    ReviewItem.Decision.EDIT: "edited",
+}
+
+
+class ReviewError(Exception):
+    """A request the review loop refuses: ``status`` is the HTTP status, ``detail`` says why."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def _not_found() -> ReviewError:
+    return ReviewError(404, "not_found", "No such review item.")
+
+
+# --- Notifications ----------------------------------------------------------------------
+
+
+def item_summary(item: ReviewItem) -> dict[str, Any]:
+    """What the reviewers' live queue needs to show or refresh one row."""
+    return {
+        "id": item.pk,
+        "reply_id": item.reply_id,
+        "status": item.status,
+        "overdue": item.overdue,
+        "priority": item.priority,
+        "severity": item.severity,
+        "sla_deadline": item.sla_deadline.isoformat(),
+        "claimed_by": _username(item.claimed_by),
+        "decision": item.decision or None,
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+def _username(user: AbstractBaseUser | None) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+def _notify_reviewers_on_commit(event: str, item: ReviewItem) -> None:
+    message = {"type": "review.item", "event": event, "item": item_summary(item)}
+
+    def send() -> None:
+        async_to_sync(get_channel_layer().group_send)(REVIEWERS_GROUP, message)
+
+    transaction.on_commit(send)
+
+
+# --- Queueing ---------------------------------------------------------------------------
+
+
+def _reasons_for(reply: Message) -> list[dict[str, Any]]:
+    events = ModerationEvent.objects.filter(message=reply, action__in=["hold", "flag"]).select_related("pattern")
+    reasons = [
+        {
+            "check": e.check_name,
+            "label": e.label,
+            "score": e.score,
+            "span": [e.span_start, e.span_end],
+            "severity": e.severity,
+            "action": e.action,
+            "pattern": e.pattern.name if e.pattern else e.detail.get("pattern"),
+            "pattern_version": e.pattern_version,
+            "model": e.model_name,
+            "moderation_event": e.pk,
+        }
+        for e in events
+    ]
+    if reasons:
+        return reasons
+    # No stored events (yet): fall back on the reasons the held segments carry.
+    return [
+        {**reason, "severity": reason.get("severity", "hold"), "action": "hold"}
+        for segment in reply.segments
+        if segment.get("kind") == "held"
+        for reason in segment.get("reasons") or []
+    ]
+
+
+def _priority(reasons: list[dict[str, Any]], *, held: bool) -> tuple[int, str]:
+    severity = "hold" if held or any(r.get("severity") == "hold" for r in reasons) else "flag"
+    best = max(
+        (_SEVERITY_WEIGHT.get(str(r.get("severity")), 10) + _CHECK_WEIGHT.get(str(r.get("check")), 1) for r in reasons),
+        default=_SEVERITY_WEIGHT[severity] + _DEFAULT_CHECK_WEIGHT,
+    )
+    return max(best, _SEVERITY_WEIGHT[severity]), severity
+
+
+@transaction.atomic
+def review_item_create(*, message_id: int, now: datetime | None = None) -> ReviewItem:
+    """The review item of a held or flagged reply, made once however often this is called.
+
+    Sets priority and reasons from the reply's moderation events and the SLA deadline
+    (``REVIEW_SLA_MINUTES``), audits it, and notifies the reviewers group after commit (again
+    on a repeat call while it is still open: notifications are at least once, keyed by id).
+    """
+    reply = Message.objects.filter(pk=message_id, role=Message.Role.ASSISTANT).first()
+    if reply is None:
+        raise ReviewError(404, "not_found", f"No assistant reply {message_id} to review.")
+    now = now or timezone.now()
+    reasons = _reasons_for(reply)
+    held = any(s.get("kind") == "held" for s in reply.segments)
+    priority, severity = _priority(reasons, held=held)
+    item, created = ReviewItem.objects.get_or_create(
+        reply=reply,
+        defaults={
+            "priority": priority,
+            "severity": severity,
+            "reasons": reasons,
+            "sla_deadline": now + timedelta(minutes=settings.REVIEW_SLA_MINUTES),
+            "created_at": now,
+        },
+    )
+    if created:
+        audit_append(
+            kind=AuditEntry.Kind.QUEUED,
+            actor=None,
+            subject=f"review_item:{item.pk}",
+            payload={"reply": reply.pk, "priority": priority, "severity": severity, "reasons": len(reasons)},
+        )
+    if item.is_open:
+        _notify_reviewers_on_commit("created" if created else "requeued", item)
+    return item
+
+
+# --- Claims -----------------------------------------------------------------------------
+
+
+def _locked_item(item_id: int) -> ReviewItem:
+    item = ReviewItem.objects.select_for_update().filter(pk=item_id).first()
+    if item is None:
+        raise _not_found()
+    return item
+
+
+def _refuse_if_closed(item: ReviewItem) -> None:
+    if item.status == ReviewItem.Status.DECIDED:
+        who = _username(item.decided_by) or "a reviewer"
+        raise ReviewError(
+            409,
+            "already_decided",
+            f"This reply was already decided ({item.decision}, by {who}); a decision cannot be changed.",
+        )
+    if item.status == ReviewItem.Status.EXPIRED:
+        raise ReviewError(
+            409,
+            "expired",
+            f"Nobody decided this reply in time; it was given the default outcome ({item.decision}).",
+        )
+
+
+@transaction.atomic
+def review_item_claim(*, item_id: int, user: AbstractBaseUser) -> ReviewItem:
+    """Take an open item so no other reviewer decides it. Claiming one's own claim is a no-op."""
+    item = _locked_item(item_id)
+    _refuse_if_closed(item)
+    if item.status == ReviewItem.Status.CLAIMED:
+        if item.claimed_by_id == user.pk:
+            return item
+        raise ReviewError(
+            409,
+            "claimed",
+            f"{_username(item.claimed_by) or 'Another reviewer'} has claimed this item; "
+            "they must release it before anyone else can.",
+        )
+    item.status = ReviewItem.Status.CLAIMED
+    item.claimed_by = user
+    item.claimed_at = timezone.now()
+    item.save(update_fields=["status", "claimed_by", "claimed_at", "updated_at"])
+    audit_append(kind=AuditEntry.Kind.CLAIM, actor=user, subject=f"review_item:{item.pk}", payload={})
+    _notify_reviewers_on_commit("claimed", item)
+    return item
+
+
+@transaction.atomic
+def review_item_release(*, item_id: int, user: AbstractBaseUser) -> ReviewItem:
+    """Give a claimed item back to the queue: its claimer, or a superuser for an absent one."""
+    item = _locked_item(item_id)
+    _refuse_if_closed(item)
+    if item.status != ReviewItem.Status.CLAIMED:
+        raise ReviewError(409, "not_claimed", "This item is not claimed; there is nothing to release.")
+    if item.claimed_by_id != user.pk and not getattr(user, "is_superuser", False):
+        raise ReviewError(
+            403, "forbidden", f"Only {_username(item.claimed_by) or 'its claimer'} can release this item."
+        )
+    previous = _username(item.claimed_by)
+    item.status = ReviewItem.Status.PENDING
+    item.claimed_by = None
+    item.claimed_at = None
+    item.save(update_fields=["status", "claimed_by", "claimed_at", "updated_at"])
+    audit_append(
+        kind=AuditEntry.Kind.RELEASE, actor=user, subject=f"review_item:{item.pk}", payload={"claimed_by": previous}
+    )
+    _notify_reviewers_on_commit("released", item)
+    return item
+
+
+# --- Decisions --------------------------------------------------------------------------
+
+
+def _resolve(item: ReviewItem, decision: str, text: str) -> str:
+    """Apply ``decision`` to the reply, publish ``review_resolved`` after commit; the shown text."""
+    if decision == ReviewItem.Decision.REJECT:
+        text = settings.REVIEW_REJECT_TEXT
+    frame = reply_resolve(message_id=item.reply_id, decision=OUTCOME[ReviewItem.Decision(decision)], text=text)
+    publish_on_commit(frame)
+    if decision == ReviewItem.Decision.APPROVE:
+        reply = Message.objects.only("segments").get(pk=item.reply_id)
+        return "".join(s["text"] for s in reply.segments if s.get("kind") == "held")
+    return text
+
+
+@transaction.atomic
+def review_item_decide(
+    *, item_id: int, user: AbstractBaseUser, decision: str, text: str = "", note: str = ""
+) -> ReviewItem:
+    """Approve (the held text is shown as generated), reject (``REVIEW_REJECT_TEXT`` is shown)
+    or edit (``text`` is shown). Once per item; a claimed item only by its claimer."""
+    if decision not in ReviewItem.Decision.values:
+        raise ReviewError(400, "bad_request", '"decision" must be "approve", "reject" or "edit".')
+    text = text.strip()
+    if decision == ReviewItem.Decision.EDIT and not text:
+        raise ReviewError(400, "bad_request", 'An "edit" decision needs the replacement "text" the user will see.')
+    if len(text) > EDIT_TEXT_MAX or len(note) > NOTE_MAX:
+        raise ReviewError(
+            400, "bad_request", f'"text" is limited to {EDIT_TEXT_MAX} characters and "note" to {NOTE_MAX}.'
+        )
+    item = _locked_item(item_id)
+    _refuse_if_closed(item)
+    if item.status == ReviewItem.Status.CLAIMED and item.claimed_by_id != user.pk:
+        raise ReviewError(
+            409,
+            "claimed",
+            f"{_username(item.claimed_by) or 'Another reviewer'} has claimed this item; "
+            "only they can decide it unless they release it.",
+        )
+    shown = _resolve(item, decision, text)
+    item.status = ReviewItem.Status.DECIDED
+    item.decision = decision
+    item.decided_by = user
+    item.decided_at = timezone.now()
+    item.decision_text = shown
+    item.note = note.strip()
+    item.save()
+    audit_append(
+        kind=AuditEntry.Kind.DECISION,
+        actor=user,
+        subject=f"review_item:{item.pk}",
+        payload={"reply": item.reply_id, "decision": decision, "text": shown, "note": item.note},
+    )
+    _notify_reviewers_on_commit("decided", item)
+    return item
+
+
+# --- Escalation and expiry (Celery beat) ---------------------------------------------------
+
+
+def expire_decision() -> str:
+    """The outcome given to items nobody decided in time (``REVIEW_EXPIRE_DECISION``)."""
+    value = settings.REVIEW_EXPIRE_DECISION
+    if value not in (ReviewItem.Decision.APPROVE, ReviewItem.Decision.REJECT):
+        logger.error("REVIEW_EXPIRE_DECISION=%r is not approve or reject; rejecting", value)
+        return ReviewItem.Decision.REJECT
+    return value
+
+
+def review_items_escalate(*, now: datetime | None = None, batch: int = 200) -> dict[str, int]:
+    """Queue what was never queued (``review_items_recover``); mark open items past their SLA
+    deadline overdue; give the default outcome to those open longer than ``REVIEW_EXPIRE_HOURS``.
+    Each item in its own transaction, so one failure or a concurrent decision never undoes the
+    rest. Returns counts."""
+    now = now or timezone.now()
+    counts = {"recovered": review_items_recover(batch=batch), "expired": 0, "overdue": 0}
+    open_ = ReviewItem.objects.filter(status__in=[ReviewItem.Status.PENDING, ReviewItem.Status.CLAIMED])
+    expire_before = now - timedelta(hours=settings.REVIEW_EXPIRE_HOURS)
+    for item_id in list(open_.filter(created_at__lte=expire_before).values_list("id", flat=True)[:batch]):
+        counts["expired"] += review_item_expire(item_id=item_id, now=now)
+    for item_id in list(open_.filter(overdue=False, sla_deadline__lte=now).values_list("id", flat=True)[:batch]):
+        counts["overdue"] += review_item_mark_overdue(item_id=item_id, now=now)
+    return counts
+
+
+def review_items_recover(*, batch: int = 200) -> int:
+    """Make the items of finished held/flagged replies that have none.
+
+    ``queue_review`` is sent after the turn's commit; a process that dies between the two, or
+    a broker that is down at that moment, would otherwise leave a user waiting for good.
+    """
+    orphans = (
+        Message.objects.filter(
+            role=Message.Role.ASSISTANT,
+            review_item__isnull=True,
+            moderation_events__action__in=[ModerationEvent.Action.HOLD, ModerationEvent.Action.FLAG],
+        )
+        .exclude(status=Message.Status.STREAMING)
+        .values_list("id", flat=True)
+        .distinct()
+        .order_by("id")[:batch]
+    )
+    recovered = 0
+    for message_id in list(orphans):
+        review_item_create(message_id=message_id)
+        recovered += 1
+    if recovered:
+        logger.warning("queued %d held/flagged replies whose queue_review never ran", recovered)
+    return recovered
+
+
+@transaction.atomic
+def review_item_mark_overdue(*, item_id: int, now: datetime) -> int:
+    item = ReviewItem.objects.select_for_update().filter(pk=item_id).first()
+    if item is None or not item.is_open or item.overdue or item.sla_deadline > now:
+        return 0  # decided (or escalated) meanwhile
+    item.overdue = True
+    item.escalated_at = now
+    item.save(update_fields=["overdue", "escalated_at", "updated_at"])
+    audit_append(
+        kind=AuditEntry.Kind.ESCALATION,
+        actor=None,
+        subject=f"review_item:{item.pk}",
+        payload={"sla_deadline": item.sla_deadline.isoformat(), "claimed_by": _username(item.claimed_by)},
+    )
+    _notify_reviewers_on_commit("overdue", item)
+    return 1
+
+
+@transaction.atomic
+def review_item_expire(*, item_id: int, now: datetime) -> int:
+    item = ReviewItem.objects.select_for_update().filter(pk=item_id).first()
+    expire_before = now - timedelta(hours=settings.REVIEW_EXPIRE_HOURS)
+    if item is None or not item.is_open or item.created_at > expire_before:
+        return 0
+    decision = expire_decision()
+    shown = _resolve(item, decision, "")
+    item.status = ReviewItem.Status.EXPIRED
+    item.decision = decision
+    item.decided_at = now
+    item.decision_text = shown
+    item.save()
+    audit_append(
+        kind=AuditEntry.Kind.EXPIRY,
+        actor=None,
+        subject=f"review_item:{item.pk}",
+        payload={"reply": item.reply_id, "decision": decision, "text": shown, "hours": settings.REVIEW_EXPIRE_HOURS},
+    )
+    _notify_reviewers_on_commit("expired", item)
+    return 1
