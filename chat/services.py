@@ -168,6 +168,7 @@ def turn_record(
     events: list[dict[str, Any]],
     message_fields: dict[str, Any],
     final: bool = False,
+    needs_review: bool = False,
 ) -> list[dict[str, Any]]:
     """Store a batch of a running turn's events and the reply's state so far.
 
@@ -182,6 +183,12 @@ def turn_record(
         if events:
             Conversation.objects.filter(pk=conversation_id).update(last_seq=events[-1]["seq"])
         return []
+    if needs_review:
+        from guardrails import tasks  # the review loop sits on top of chat
+
+        # robust: a broker outage must not break the turn's end; the escalation task's recovery
+        # sweep queues any held reply that has no review item.
+        transaction.on_commit(lambda: tasks.queue_review.delay(message_id), robust=True)
     conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
     if events:
         conversation.last_seq = events[-1]["seq"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,10 @@ from chat.models import Message
 from chat.protocol import ErrorCode
 from chat.realtime import control_group, conversation_group, publish
 from chat.services import TurnStart
+from guardrails import checks, chunking, input_check, pipeline, policy
+from guardrails import conf as guardrails_conf
+from guardrails import services as guardrails_services
+from guardrails.checks import Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +50,42 @@ class ReplyState:
     usage: dict[str, int] | None = None
     error_code: str = ""
     error_detail: str = ""
+    # Released text that a flag-severity check marked: shown, but a reviewer looks at it.
+    flagged: bool = False
+
+    @property
+    def held(self) -> bool:
+        return any(segment["kind"] == "held" for segment in self.segments)
+
+    @property
+    def needs_review(self) -> bool:
+        return self.held or self.flagged
 
     def release(self, text: str, start: int) -> None:
+        self.text.append(text)
         if self.segments and self.segments[-1]["kind"] == "released":
             self.segments[-1]["text"] += text
         else:
             self.segments.append({"kind": "released", "text": text, "start": start})
+
+    def hold(self, hold: policy.Hold) -> None:
+        """Store held text in its segment; it is never shown until a reviewer decides."""
+        self.text.append(hold.chunk.text)
+        reasons = [v.as_reason() for v in hold.reasons]
+        if hold.opens_segment:
+            self.segments.append(
+                {
+                    "kind": "held",
+                    "segment": hold.segment,
+                    "text": hold.chunk.text,
+                    "start": hold.chunk.start,
+                    "reasons": reasons,
+                }
+            )
+            return
+        segment = next(s for s in reversed(self.segments) if s.get("segment") == hold.segment)
+        segment["text"] += hold.chunk.text
+        segment["reasons"] += reasons
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -102,6 +136,7 @@ class EventLog:
                 events=events,
                 message_fields=self.reply.fields(),
                 final=final,
+                needs_review=final and self.reply.needs_review,
             )
             del self._pending[: len(events)]
             for frame in parked:
@@ -180,30 +215,74 @@ async def request_stop(message_id: int) -> None:
     if task is not None:
         _stop_here(message_id, task)
         return
-    await get_channel_layer().group_send(control_group(message_id), {"type": "turn.stop"})
+    await get_channel_layer().group_send(control_group(message_id), {"type": "turn.stop", "message_id": message_id})
 
 
-async def _listen_for_stop(message_id: int, task: asyncio.Task[None]) -> None:
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(control_group(message_id), channel)
-    try:
+class ControlChannel:
+    """One channel per process (and event loop) on which running turns hear ``stop``.
+
+    A turn joins its control group with this channel while it runs, so a stop sent from
+    any process reaches it; one blocking receive serves every turn of the process.
+    """
+
+    def __init__(self) -> None:
+        self.layer: Any = None
+        self.name = ""
+        self.task: asyncio.Task[None] | None = None
+
+    async def join(self, message_id: int) -> None:
+        layer = get_channel_layer()
+        if self.task is None or self.task.done() or self.layer is not layer:
+            # The default prefix on purpose: channels-redis reads all of a process's channels with
+            # that prefix through one shared list; another prefix would make this blocking read
+            # take turns with the consumers' and delay their events by seconds.
+            self.layer, self.name = layer, await layer.new_channel()
+            self.task = asyncio.create_task(self._listen(layer, self.name), name="chat-control")
+        await layer.group_add(control_group(message_id), self.name)
+
+    async def leave(self, message_id: int) -> None:
+        with contextlib.suppress(Exception):  # membership expires by itself if this fails
+            await self.layer.group_discard(control_group(message_id), self.name)
+
+    @staticmethod
+    async def _listen(layer: Any, channel: str) -> None:
         while True:
-            message = await layer.receive(channel)
-            if message.get("type") == "turn.stop":
-                _stop_here(message_id, task)
-                return
-    finally:
-        with contextlib.suppress(Exception):
-            await layer.group_discard(control_group(message_id), channel)
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a Redis hiccup must not deafen the process for good
+                logger.exception("control channel receive failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            task = RUNNING.get(message.get("message_id", 0))
+            if message.get("type") == "turn.stop" and task is not None:
+                _stop_here(message["message_id"], task)
+
+
+_controls: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ControlChannel] = weakref.WeakKeyDictionary()
+
+
+def _control() -> ControlChannel:
+    return _controls.setdefault(asyncio.get_running_loop(), ControlChannel())
+
+
+async def close_control() -> None:
+    """Stop this loop's control listener (server shutdown, end of a test)."""
+    control = _controls.pop(asyncio.get_running_loop(), None)
+    if control is not None and control.task is not None:
+        control.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(control.task, 5)
 
 
 async def run_turn(turn: TurnStart) -> None:
     """Generate, check and publish one reply, then ``done``. Never raises (but cancels)."""
     reply = ReplyState()
     log = EventLog(turn, reply, flush_interval=settings.CHAT_EVENT_FLUSH_MS / 1000)
-    stop_listener = asyncio.create_task(_listen_for_stop(turn.message_id, asyncio.current_task()))  # type: ignore[arg-type]
+    control = _control()
     try:
+        await control.join(turn.message_id)
         await _generate(turn, reply, log)
     except (asyncio.CancelledError, StopRequested):
         reply.status = Message.Status.STOPPED
@@ -217,42 +296,78 @@ async def run_turn(turn: TurnStart) -> None:
         reply.status, reply.error_code = Message.Status.FAILED, ErrorCode.INTERNAL
         reply.error_detail = "Something went wrong on our side while writing this reply."
         await log.emit("error", code=ErrorCode.INTERNAL, detail=reply.error_detail, message_id=turn.message_id)
-    finally:
-        stop_listener.cancel()
     # Shielded: a server shutdown cancelling the turn again must not lose its end.
-    await asyncio.shield(_finish(turn, reply, log))
+    await asyncio.shield(_finish(turn, reply, log, control))
 
 
-async def _finish(turn: TurnStart, reply: ReplyState, log: EventLog) -> None:
-    await log.emit(
-        "done",
-        message_id=turn.message_id,
-        status=reply.status,
-        finish_reason=reply.finish_reason or None,
-        usage=reply.usage,
-    )
+async def _finish(turn: TurnStart, reply: ReplyState, log: EventLog, control: ControlChannel) -> None:
+    await control.leave(turn.message_id)
+    if reply.status == Message.Status.STREAMING:  # ended without a Finish (a moderation stop)
+        reply.status = Message.Status.HELD if reply.held else Message.Status.COMPLETE
+    done: dict[str, Any] = {"status": reply.status, "finish_reason": reply.finish_reason or None, "usage": reply.usage}
+    if reply.status == Message.Status.REFUSED:
+        done["reason"] = reply.error_detail  # not in DESIGN §4's table: the plain reason
+    await log.emit("done", message_id=turn.message_id, **done)
     await log.close()
 
 
+def moderation_stages() -> list[pipeline.Stage]:
+    """Tokens → sentence chunks → every check → the hold/release policy."""
+    cfg = guardrails_conf.load()
+    return [
+        chunking.sentences(max_chars=cfg.chunk_max_chars),
+        pipeline.moderate(checks.get_checker(), context_chars=cfg.context_chars),
+        policy.apply(policy.PolicyConfig.from_value(cfg.on_fail)),
+    ]
+
+
+async def _record(message_id: int, verdicts: list[Verdict], action: str | None = None) -> None:
+    if verdicts:
+        await database_sync_to_async(guardrails_services.moderation_events_record)(
+            message_id=message_id,
+            verdicts=verdicts,
+            action=action,  # type: ignore[arg-type]
+        )
+
+
 async def _generate(turn: TurnStart, reply: ReplyState, log: EventLog) -> None:
-    started = time.monotonic()
-    shown = 0
-    stream = llm.get_backend().stream(turn.history)
-    async with contextlib.aclosing(stream):
+    refusal = await input_check.check_input(turn.user_text)
+    if refusal:  # the LLM is never called
+        await _record(turn.message_id, refusal, action="refuse")
+        reply.status, reply.finish_reason = Message.Status.REFUSED, "refused"
+        reply.error_detail = input_check.plain_reason(refusal)
+        return
+
+    message_id = turn.message_id
+    stream = pipeline.compose(llm.get_backend().stream(turn.history), *moderation_stages())
+    async with contextlib.aclosing(stream):  # type: ignore[type-var]
         async for item in stream:
-            if turn.message_id in STOPPING:
+            if message_id in STOPPING:
                 raise StopRequested
-            if isinstance(item, llm.Token):
-                if item.special or not item.text:
-                    continue
-                reply.text.append(item.text)
-                reply.release(item.text, shown)
-                shown += len(item.text)
-                await log.emit("delta", message_id=turn.message_id, text=item.text)
+            if isinstance(item, policy.Release):
+                reply.release(item.chunk.text, item.chunk.start)
+                await log.emit("delta", message_id=message_id, text=item.chunk.text)
+                if item.flags:
+                    reply.flagged = True
+                    await _record(message_id, item.flags)
+            elif isinstance(item, policy.Hold):
+                reply.hold(item)
+                if item.opens_segment:
+                    await log.emit(
+                        "held",
+                        message_id=message_id,
+                        segment=item.segment,
+                        reasons=[v.as_reason() for v in item.reasons],
+                        placeholder=settings.GUARDRAILS_PLACEHOLDER,
+                    )
+                else:
+                    log.touch()
+                await _record(message_id, [*item.reasons, *item.flags])
+            elif isinstance(item, policy.StopGeneration):
+                reply.finish_reason = "moderation"  # GUARDRAILS_ON_FAIL=stop
             elif isinstance(item, llm.Finish):
                 reply.finish_reason = item.reason
                 reply.usage = item.usage or (
                     {"completion_tokens": item.generated_tokens} if item.generated_tokens is not None else None
                 )
-    reply.status = Message.Status.COMPLETE
-    logger.debug("reply %s complete in %.2fs", turn.message_id, time.monotonic() - started)
+    reply.status = Message.Status.HELD if reply.held else Message.Status.COMPLETE

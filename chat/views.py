@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from chat import selectors, services
 from chat.models import Rating
 from chat.protocol import ProtocolError
+from guardrails.health import active_toxicity_model
 
 RATING_COMMENT_MAX = 2000
 
@@ -38,6 +39,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
         ok, checks["database"] = False, f"error: {exc.__class__.__name__}"
     checks["llm"] = {"base_url": settings.LLM_BASE_URL, "api": settings.LLM_API, "model": settings.LLM_MODEL}
     checks["channel_layer"] = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    # Which toxicity model guards replies; "fallback": true means the weak stand-in is active.
+    checks["toxicity_model"] = active_toxicity_model()
     return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
 
 

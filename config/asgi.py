@@ -14,6 +14,12 @@ django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())  # before impor
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from guardrails.startup import load_models  # noqa: E402
+
+# Models load once per process, before the first request (and a missing model with
+# TOXICITY_FALLBACK=none stops the process here, not mid-reply).
+load_models()
+
 from chat.auth import ChatAuthMiddleware  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 

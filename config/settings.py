@@ -105,7 +105,9 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # Reuse connections: opening one per ORM call (and, on SQLite, checkpointing the WAL
+        # at each close) cost a third of the CPU of a busy server.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -150,16 +152,27 @@ LOGGING = {
 # --- Redis: channel layer and Celery ----------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL", "")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
-        }
+
+
+def redis_channel_layer(url: str, **config: object) -> dict[str, object]:
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py 8 times reads out after 5 s by default, exactly as long as the layer's
+            # own blocking receive waits: an idle socket would crash. Allow more.
+            "hosts": [{"address": url, "socket_timeout": 15, "health_check_interval": 10}],
+            "capacity": 1000,
+            "expiry": 60,
+            **config,
+        },
     }
+
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     # Embedded default: one process, nothing to install.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.layers.SweepingInMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -194,7 +207,7 @@ LLM_HISTORY_MESSAGES = env_int("LLM_HISTORY_MESSAGES", 20)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
 CHAT_RATE_LIMIT_PER_MINUTE = env_int("CHAT_RATE_LIMIT_PER_MINUTE", 30)
 # Events are stored in batches, never per token: at most this long after publication.
-CHAT_EVENT_FLUSH_MS = env_int("CHAT_EVENT_FLUSH_MS", 200)
+CHAT_EVENT_FLUSH_MS = env_int("CHAT_EVENT_FLUSH_MS", 500)
 
 # --- Guardrails ---------------------------------------------------------------------------
 # (owned by guardrails/; every GUARDRAILS_* and TOXICITY_* knob lives here)
@@ -206,11 +219,23 @@ GUARDRAILS_MAX_INPUT_CHARS = env_int("GUARDRAILS_MAX_INPUT_CHARS", 4000)
 GUARDRAILS_ALLOWED_DOMAINS = env_list("GUARDRAILS_ALLOWED_DOMAINS", "example.com")
 GUARDRAILS_ALLOWED_CONTACTS = env_list("GUARDRAILS_ALLOWED_CONTACTS", "support@example.com")
 GUARDRAILS_CHECK_TIMEOUT = env_float("GUARDRAILS_CHECK_TIMEOUT", 2.0)
+# What a check's own error or timeout does: "closed" holds the text, "open" releases it.
+GUARDRAILS_FAIL_MODE_TOXICITY = env_str("GUARDRAILS_FAIL_MODE_TOXICITY", "closed")
+GUARDRAILS_FAIL_MODE_PATTERNS = env_str("GUARDRAILS_FAIL_MODE_PATTERNS", "closed")
+# Bounds one staff-written regex on one chunk (catastrophic backtracking): an "error" verdict.
+GUARDRAILS_REGEX_TIMEOUT = env_float("GUARDRAILS_REGEX_TIMEOUT", 0.25)
+# An edit made in another process reaches this one within this many seconds (same process: at once).
+GUARDRAILS_PATTERNS_RECHECK_S = env_float("GUARDRAILS_PATTERNS_RECHECK_S", 2.0)
 GUARDRAILS_PLACEHOLDER = env_str("GUARDRAILS_PLACEHOLDER", "[held for review]")
+# Detoxify: original | unbiased | multilingual | original-small | unbiased-small.
 TOXICITY_MODEL = env_str("TOXICITY_MODEL", "unbiased")
+# Air-gapped hosts: a local Detoxify .ckpt and a folder with the base model's config + tokenizer.
 TOXICITY_CHECKPOINT = env_str("TOXICITY_CHECKPOINT", "")
 TOXICITY_CONFIG_DIR = env_str("TOXICITY_CONFIG_DIR", "")
+TOXICITY_DEVICE = env_str("TOXICITY_DEVICE", "cpu")  # e.g. "cuda" where a GPU is available
+# No Detoxify weights: "profanity_check" (alt-profanity-check, logged and reported) or "none" (refuse to start).
 TOXICITY_FALLBACK = env_str("TOXICITY_FALLBACK", "profanity_check")
+# "label=threshold,..." over the defaults in guardrails/conf.py (e.g. "insult=0.6,profanity=0.85").
 TOXICITY_THRESHOLDS = env_str("TOXICITY_THRESHOLDS", "")
 TOXICITY_BATCH_MAX = env_int("TOXICITY_BATCH_MAX", 32)
 TOXICITY_BATCH_WAIT_MS = env_float("TOXICITY_BATCH_WAIT_MS", 5.0)
@@ -224,6 +249,13 @@ REVIEW_REJECT_TEXT = env_str(
     "REVIEW_REJECT_TEXT",
     "This part of the reply was removed by our review team. Please contact support if you need more help.",
 )
+# Celery beat (`celery -A config beat`, or `worker -B`): escalate overdue items, expire stale ones.
+CELERY_BEAT_SCHEDULE = {
+    "escalate-reviews": {
+        "task": "guardrails.tasks.escalate_reviews",
+        "schedule": env_float("REVIEW_ESCALATE_EVERY_S", 60.0),
+    },
+}
 
 # --- Demo (make run) --------------------------------------------------------------------
 

@@ -40,6 +40,35 @@ def fast_flush(settings: Any) -> None:
     settings.CHAT_EVENT_FLUSH_MS = 20
 
 
+@pytest.fixture(autouse=True)
+def eager_celery(request: pytest.FixtureRequest) -> Any:
+    """Tasks run in-process, as in the embedded default, even when CI sets REDIS_URL.
+
+    Tests that exercise a real worker through the broker opt out with
+    ``@pytest.mark.celery_broker``.
+    """
+    from config.celery import app
+
+    if request.node.get_closest_marker("celery_broker"):
+        yield
+        return
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def seeded_library(transactional_db: None) -> None:
+    """The default pattern library in the database for transactional tests (which empty every
+    table after each test, so the data migration's rows are gone for all but the first)."""
+    from guardrails.library import SEED_V1
+    from guardrails.models import Pattern
+
+    for row in SEED_V1:
+        Pattern.objects.get_or_create(name=row["name"], defaults={k: v for k, v in row.items() if k != "name"})
+
+
 @pytest.fixture
 def make_user(db: None) -> Any:
     def make(username: str = "alice", **extra: Any) -> Any:
@@ -117,7 +146,10 @@ class Client:
                 if frame["type"] == type_ and all(frame.get(k) == v for k, v in match.items()):
                     return
 
-        await asyncio.wait_for(collect(), timeout)
+        try:
+            await asyncio.wait_for(collect(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no {type_} {match or ''} within {timeout}s; got {[f['type'] for f in got]}") from None
         return got
 
     async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
@@ -161,3 +193,4 @@ async def connect() -> AsyncIterator[Any]:
         task.cancel()
     if pending:
         await asyncio.wait(pending, timeout=FRAME_TIMEOUT)
+    await turns.close_control()

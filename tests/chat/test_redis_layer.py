@@ -7,7 +7,6 @@ nothing with the app's layer but Redis itself.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import uuid
 from typing import Any
@@ -45,7 +44,7 @@ def redis_prefix(settings: Any, redis_url: str) -> str:
 
 
 async def test_events_reach_a_consumer_in_another_process(tgi, alice_key, connect, redis_url, redis_prefix):
-    other_process = RedisChannelLayer(hosts=[redis_url], prefix=redis_prefix)
+    other_process = RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": 15}], prefix=redis_prefix)
     tgi.push(Script(tokens=["first"]), Script(tokens=["over", " redis"], rate=100))
     _, client = await connect(key=alice_key)
     await client.send({"type": "user_message", "text": "hi", "conversation_id": None})
@@ -87,16 +86,35 @@ async def test_a_second_socket_follows_live_through_redis(tgi, alice_key, connec
     assert seqs == sorted(set(seqs))
 
 
-async def test_stop_reaches_a_turn_running_in_another_process(tgi, alice_key, connect, redis_prefix):
+async def test_stop_reaches_a_turn_running_in_another_process(
+    tgi, alice_key, connect, redis_url, redis_prefix, monkeypatch
+):
     tgi.push(Script(n_tokens=500, rate=40))
     _, client = await connect(key=alice_key)
     await client.send({"type": "user_message", "text": "long", "conversation_id": None})
     started = (await client.recv_until("delta"))[0]
-    # Forget the local task so the stop has to travel through Redis, as from another node.
-    task = turns.RUNNING.pop(started["message_id"])
-    await client.send({"type": "stop", "message_id": started["message_id"]})
+    task = turns.RUNNING[started["message_id"]]
+
+    # Another node: its own Redis connection, and no such turn in its registry.
+    other_process = RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": 15}], prefix=redis_prefix)
+    monkeypatch.setattr(turns, "get_channel_layer", lambda: other_process)
+    monkeypatch.setattr(turns, "RUNNING", {})
+    await turns.request_stop(started["message_id"])
+    monkeypatch.undo()
+
     done = (await client.recv_until("done"))[-1]
     assert done["status"] == "stopped"
     await asyncio.wait_for(task, 10)
     await tgi.wait_for(lambda: tgi.disconnects, timeout=5)
-    assert json.dumps(done)
+
+
+async def test_a_socket_idle_longer_than_redis_read_timeouts_stays_usable(tgi, alice_key, connect, redis_prefix):
+    """redis-py's default 5 s read timeout used to kill idle consumers on channels-redis."""
+    tgi.push(Script(tokens=["Still here."]))
+    _, client = await connect(key=alice_key)
+    await client.send({"type": "user_message", "text": "hi", "conversation_id": None})
+    first = await client.recv_until("done")
+    await client.assert_silent(timeout=7)  # idle past the old 5 s limit, following the conversation
+    await client.send({"type": "user_message", "text": "again", "conversation_id": first[0]["conversation_id"]})
+    frames = await client.recv_until("done")
+    assert frames[-1]["status"] == "complete"

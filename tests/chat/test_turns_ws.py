@@ -17,8 +17,8 @@ def texts(frames: list[dict[str, Any]]) -> str:
     return "".join(f["text"] for f in frames if f["type"] == "delta")
 
 
-async def test_full_turn_streams_tokens_and_stores_the_reply(tgi, alice_key, connect):
-    tgi.push(Script(tokens=["Hello", ",", " world", "!"], eos=True, rate=200))
+async def test_full_turn_streams_checked_sentences_and_stores_the_reply(tgi, alice_key, connect):
+    tgi.push(Script(tokens=["Hello", ",", " world", "!", " How", " can", " I", " help", "?"], eos=True, rate=200))
     ok, client = await connect(key=alice_key)
     assert ok
 
@@ -28,7 +28,8 @@ async def test_full_turn_streams_tokens_and_stores_the_reply(tgi, alice_key, con
     started = frames[0]
     assert started["type"] == "turn_started"
     deltas = [f for f in frames if f["type"] == "delta"]
-    assert [d["text"] for d in deltas] == ["Hello", ",", " world", "!"]  # token by token
+    # Each sentence is shown as soon as it has passed every check, never a token earlier.
+    assert [d["text"] for d in deltas] == ["Hello, world! ", "How can I help?"]
     done = frames[-1]
     assert done["status"] == "complete" and done["finish_reason"] == "stop"
     seqs = [f["seq"] for f in frames]
@@ -37,7 +38,7 @@ async def test_full_turn_streams_tokens_and_stores_the_reply(tgi, alice_key, con
 
     await wait_turn(started["message_id"])
     reply = await Message.objects.aget(pk=started["message_id"])
-    assert reply.text == "Hello, world!" and reply.status == "complete"
+    assert reply.text == "Hello, world! How can I help?" and reply.status == "complete"
     user_message = await Message.objects.aget(pk=started["user_message_id"])
     assert user_message.text == "Hi there"
     # The model saw the user's message after the system prompt.
@@ -85,7 +86,7 @@ async def test_stop_keeps_what_was_shown_and_closes_upstream(tgi, alice_key, con
 
 
 async def test_socket_drop_does_not_stop_the_turn_and_replay_delivers_each_event_once(tgi, alice_key, connect):
-    tokens = [f"w{i} " for i in range(40)]
+    tokens = [f"Sentence {i}. " for i in range(40)]
     tgi.push(Script(tokens=tokens, rate=100))
     key = alice_key
     _, client = await connect(key=key)

@@ -145,3 +145,11 @@ async def test_static_files_are_served_by_the_asgi_application() -> None:
             break
     assert start["status"] == 200
     assert body.startswith(b"/* Guarded chat")
+
+
+def test_readiness_reports_the_active_toxicity_model_and_the_fallback(client: Client) -> None:
+    body = client.get("/readyz").json()
+    assert body["status"] == "ok" and body["checks"]["database"] == "ok"
+    model = body["checks"]["toxicity_model"]
+    # No Detoxify weights can be had here: the stand-in is active and says so.
+    assert model["fallback"] is True and model["name"].startswith("alt-profanity-check")
