@@ -1,4 +1,4 @@
-# The web (daphne) and worker (celery) image; see docker-compose.yml.
+# The web (uvicorn) and worker (celery) image; see docker-compose.yml.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,4 +18,4 @@ RUN useradd --create-home --uid 1000 app && mkdir -p var/secrets && chown -R app
 USER app
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--ws-per-message-deflate", "false"]

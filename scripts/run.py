@@ -4,7 +4,7 @@
 2. unless ``LLM_BASE_URL`` is set, start llama.cpp's OpenAI-compatible server on
    SmolLM2-135M-Instruct (scripts/smollm2.py) and point the app at it (``LLM_API=chat``);
 3. with ``REDIS_URL`` set, start a Celery worker with beat beside the server;
-4. serve the app with daphne until Ctrl-C (or SIGTERM), then stop everything it started.
+4. serve the app with uvicorn until Ctrl-C (or SIGTERM), then stop everything it started.
 
 If any of the processes exits, the others are stopped too, and this script exits with its status.
 Knobs read here (the app's own settings are read only by config/settings.py): ``HOST`` (default
@@ -150,8 +150,31 @@ def main() -> int:
             )
         else:
             say("REDIS_URL is not set: in-memory channel layer, review tasks run in-process")
-        daphne = procs.start("daphne", [str(BIN / "daphne"), "-b", host, "-p", port, "config.asgi:application"], env)
-        wait_http(f"http://{host}:{port}/healthz", daphne, timeout=60)
+            # No beat without a broker: the same escalation task runs on a timer instead.
+            procs.start("review escalation", [str(BIN / "python"), "manage.py", "escalate_reviews", "--every"], env)
+        # uvicorn (uvloop, httptools, websockets, no per-message deflate) relays a token for
+        # about a third less CPU than daphne in bench/relay.py; daphne serves the app as well.
+        server = procs.start(
+            "uvicorn",
+            [
+                str(BIN / "uvicorn"),
+                "config.asgi:application",
+                "--host",
+                host,
+                "--port",
+                port,
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--ws",
+                "websockets",
+                "--ws-per-message-deflate",
+                "false",
+            ],
+            env,
+        )
+        wait_http(f"http://{host}:{port}/healthz", server, timeout=60)
         username = env.get("DEMO_USERNAME", "demo")
         say(f"Ready: open http://{host}:{port}/ and log in as {username!r}")
         say(f"(password: shown when the user was created; to change it: python manage.py changepassword {username})")
