@@ -307,8 +307,18 @@
     }
 
     /** `review_resolved`: the held part(s) now read `text`. With a `segment` index only that
-     * held segment changes; without one, the first placeholder takes the text and the others go. */
-    resolve(decision, text, index = null) {
+     * held segment changes; without one, the first placeholder takes the text and the others go.
+     * `replaces: "reply"` (a flagged reply, shown before review, then rejected or edited): the
+     * whole reply now reads `text`. An approved flagged reply changes nothing on screen. */
+    resolve(decision, text, index = null, replaces = "held") {
+      if (replaces === "reply") {
+        this.segments.forEach((segment) => segment.el.remove());
+        this.segments = [];
+        this.addResolved(text, decision);
+        this.setStatus(this.status);
+        return;
+      }
+      if (!this.segments.some((s) => s.kind !== "released") && !text) return; // approved, flagged
       let heldIndex = -1;
       let replaced = false;
       this.segments.forEach((segment, i) => {
@@ -578,7 +588,7 @@
         break;
       case "review_resolved":
         if (view && view.role === "assistant") {
-          view.resolve(frame.decision, frame.text || "", frame.segment);
+          view.resolve(frame.decision, frame.text || "", frame.segment, frame.replaces);
           announce(DECISION_LABEL[frame.decision] || "A held part of a reply was reviewed.");
           contentChanged();
         }

@@ -149,7 +149,8 @@ class Client:
         try:
             await asyncio.wait_for(collect(), timeout)
         except TimeoutError:
-            raise AssertionError(f"no {type_} {match or ''} within {timeout}s; got {[f['type'] for f in got]}") from None
+            seen = [f["type"] for f in got]
+            raise AssertionError(f"no {type_} {match or ''} within {timeout}s; got {seen}") from None
         return got
 
     async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
@@ -177,8 +178,8 @@ async def connect() -> AsyncIterator[Any]:
         communicator = WebsocketCommunicator(application, "/ws/chat/", headers=all_headers)
         connected, _ = await communicator.connect(timeout=FRAME_TIMEOUT)
         client = Client(communicator)
-        if connected:
-            opened.append(client)
+        # Refused ones too: their consumer runs (reading the channel layer) until disconnect.
+        opened.append(client)
         return connected, client
 
     yield open_
@@ -194,3 +195,7 @@ async def connect() -> AsyncIterator[Any]:
     if pending:
         await asyncio.wait(pending, timeout=FRAME_TIMEOUT)
     await turns.close_control()
+    # channels-redis keeps pooled connections per loop; close them in this one.
+    close_pools = getattr(channel_layers.backends.get("default"), "close_pools", None)
+    if close_pools is not None:
+        await close_pools()

@@ -371,3 +371,76 @@ def test_newest_text_stays_in_view_unless_the_user_scrolls_up(page: Page) -> Non
     expect(jump).to_be_hidden()
     page.get_by_role("button", name="Stop").click()
     expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "stopped")
+
+
+def _reviewer_key(app: App) -> str:
+    import subprocess
+    import sys
+    import uuid
+
+    from tests.browser.conftest import ROOT
+
+    name = f"rita-{uuid.uuid4().hex[:6]}"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "create_api_key", name, "--create-user", "--reviewer"],
+        cwd=ROOT, env=app.env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _api(app: App, key: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        app.direct_url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _review_item_for(app: App, key: str, message_id: int, timeout: float = 10.0) -> dict[str, Any]:
+    """The reply's review item, once the server has queued it (bounded, no sleeping)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for item in _api(app, key, "/api/reviews/?status=open&page_size=100")["results"]:
+            if item["message"]["id"] == message_id:
+                return item
+    raise AssertionError(f"no review item for reply {message_id} within {timeout}s")
+
+
+def test_a_held_reply_turns_into_the_reviewers_text_without_a_reload(page: Page, app: App, shot: Any) -> None:
+    """Real moderation and a real review decision: the placeholder becomes the edited text live."""
+    send(page, "[[echo]] Happy to help. Call our team at +1 415 555 0134 any time.")
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "held")
+    expect(reply.locator(".seg--held")).to_have_count(1)
+    assert "555 0134" not in reply_text(page)  # the user's own message shows it, the reply never
+    assert reply_text(page).startswith("Happy to help.")
+    shot(page, "17-held-real")
+
+    key = _reviewer_key(app)
+    message_id = int(reply.get_attribute("data-message-id") or 0)
+    item = _review_item_for(app, key, message_id)
+    assert "+1 415 555 0134" in item["held_text"]
+    decided = _api(
+        app,
+        key,
+        f"/api/reviews/{item['id']}/decision",
+        {"decision": "edit", "text": "Write to us at support@example.com."},
+    )
+    assert decided["status"] == "decided"
+
+    expect(reply.locator(".seg--held")).to_have_count(0)
+    expect(reply.locator(".msg__text")).to_have_text(
+        re.compile(r"Happy to help\.\s*Write to us at support@example\.com\.")
+    )
+    expect(reply.locator(".chip")).to_have_text("Reviewed")
+    shot(page, "18-reviewed-real")
+    page.reload()  # and the server remembers it
+    expect(page.locator(LAST_REPLY).locator(".msg__text")).to_contain_text("Write to us at support@example.com.")
