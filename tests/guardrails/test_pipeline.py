@@ -63,7 +63,7 @@ async def test_results_keep_stream_order_when_checks_finish_out_of_order() -> No
     got = asyncio.ensure_future(collect(stream))
     # The second chunk's check starts (and ends) while the first is still pending.
     while len(checker.calls) < 2:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # wait-ok: yields to the loop once, waits for nothing
     first_may_finish.set()
     out = await asyncio.wait_for(got, 5)
     assert [o.chunk.text if isinstance(o, CheckedChunk) else o for o in out] == ["A. ", "B. ", "FINISH"]
@@ -98,7 +98,7 @@ async def test_closing_the_stage_closes_the_upstream() -> None:
             while True:
                 yield chunk(n, "Hi. ", n * 4)
                 n += 1
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # wait-ok: yields to the loop once, waits for nothing
         finally:
             closed.set()
 
@@ -117,7 +117,7 @@ async def test_stop_policy_closes_everything_upstream() -> None:
             yield "BAD. "
             while True:
                 yield "more "
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # wait-ok: yields to the loop once, waits for nothing
         finally:
             closed.set()
 

@@ -116,7 +116,7 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = WAIT, what: str =
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(0.05)  # wait-ok: poll interval of a deadline-bounded condition wait (other processes)
 
 
 def free_port() -> int:
