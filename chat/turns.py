@@ -288,7 +288,8 @@ async def run_turn(turn: TurnStart) -> None:
         reply.status = Message.Status.STOPPED
         reply.finish_reason = "stopped"
     except llm.BackendError as exc:
-        logger.warning("reply %s failed: %s: %s", turn.message_id, type(exc).__name__, exc)
+        # The user sees str(exc); the log keeps what the server or the network actually said.
+        logger.warning("reply %s failed: %s: %s", turn.message_id, type(exc).__name__, exc.detail or exc)
         reply.status, reply.error_code, reply.error_detail = Message.Status.FAILED, exc.code, str(exc)
         await log.emit("error", code=exc.code, detail=str(exc), message_id=turn.message_id)
     except Exception:
