@@ -50,11 +50,9 @@ format: $(DEV_STAMP)  ## apply ruff format and ruff's safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(DEV_STAMP)  ## run every bench/*.py script (each prints its figures)
-	@set -e; for script in bench/*.py; do \
-		[ -e "$$script" ] || { echo "no bench scripts yet"; break; }; \
-		echo "== $$script"; $(PY) "$$script"; \
-	done
+bench: $(DEV_STAMP)  ## run the benchmarks (each prints its figures; several minutes)
+	$(PY) -m bench.relay
+	$(PY) -m bench.moderation
 
 model: $(RUN_STAMP)  ## fetch the SmolLM2 GGUF file into var/models/ (make run does it when needed)
 	$(PY) scripts/smollm2.py
