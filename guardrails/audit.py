@@ -13,7 +13,6 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -38,17 +37,19 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def entry_hash(
-    *, seq: int, kind: str, actor: str, subject: str, payload: Any, created_at: datetime, prev_hash: str
-) -> str:
+def entry_hash(entry: AuditEntry) -> str:
+    """The hash an entry must carry: its fields and the previous entry's hash, canonical JSON.
+
+    The one place that names the hashed fields, so appending and verifying cannot disagree.
+    """
     body = {
-        "seq": seq,
-        "kind": kind,
-        "actor": actor,
-        "subject": subject,
-        "payload": payload,
-        "created_at": created_at.isoformat(),
-        "prev_hash": prev_hash,
+        "seq": entry.seq,
+        "kind": entry.kind,
+        "actor": entry.actor,
+        "subject": entry.subject,
+        "payload": entry.payload,
+        "created_at": entry.created_at.isoformat(),
+        "prev_hash": entry.prev_hash,
     }
     return hashlib.sha256(_canonical(body).encode()).hexdigest()
 
@@ -68,29 +69,19 @@ def audit_append(*, kind: str, actor: AbstractBaseUser | None, subject: str, pay
     tail = _lock_tail()
     seq = tail.seq + 1 if tail else 1
     prev_hash = tail.hash if tail else GENESIS_HASH
-    # Stored JSON must read back exactly as hashed: normalise through JSON first.
-    clean_payload = json.loads(_canonical(payload))
-    created_at = timezone.now()
-    label = actor_label(actor)
-    digest = entry_hash(
+    entry = AuditEntry(
         seq=seq,
         kind=kind,
-        actor=label,
+        actor=actor_label(actor),
         subject=subject,
-        payload=clean_payload,
-        created_at=created_at,
+        # Stored JSON must read back exactly as hashed: normalise through JSON first.
+        payload=json.loads(_canonical(payload)),
         prev_hash=prev_hash,
+        created_at=timezone.now(),
     )
-    return AuditEntry.objects.create(
-        seq=seq,
-        kind=kind,
-        actor=label,
-        subject=subject,
-        payload=clean_payload,
-        prev_hash=prev_hash,
-        hash=digest,
-        created_at=created_at,
-    )
+    entry.hash = entry_hash(entry)
+    entry.save(force_insert=True)
+    return entry
 
 
 def audit_moderation_events(events: Iterable[ModerationEvent]) -> None:
@@ -139,16 +130,7 @@ def audit_verify(*, batch_size: int = 2000) -> AuditBreak | None:
             )
         if entry.prev_hash != prev_hash:
             return AuditBreak(entry.seq, entry.pk, "prev_hash does not match the previous entry's hash")
-        digest = entry_hash(
-            seq=entry.seq,
-            kind=entry.kind,
-            actor=entry.actor,
-            subject=entry.subject,
-            payload=entry.payload,
-            created_at=entry.created_at,
-            prev_hash=entry.prev_hash,
-        )
-        if digest != entry.hash:
+        if entry_hash(entry) != entry.hash:
             return AuditBreak(entry.seq, entry.pk, "hash does not match its contents (the row was altered)")
         expected_seq, prev_hash = entry.seq + 1, entry.hash
     return None
