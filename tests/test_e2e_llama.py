@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pytest
 from chat import turns
 from chat.models import Message
 from scripts import smollm2
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.llama, pytest.mark.django_db(transaction=True)]
 
@@ -63,17 +63,11 @@ class LlamaServer:
         self.output = output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[LlamaServer]:
     """One llama.cpp server for the session, on a free port; stopped at the end."""
     model = smollm2.ensure_model()
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         smollm2.server_command(model, port=port, threads=2),
         env=smollm2.server_env(os.environ),

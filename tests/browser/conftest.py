@@ -16,13 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +27,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.servers import daphne
 from tests.tgi_server import DEFAULT_WORDS, Script, TGIServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,12 +51,6 @@ EXPECT_TIMEOUT_MS = 15_000
 def expected_text(n_tokens: int) -> str:
     """What the scripted server streams for ``[[tokens:N]]``: N words of its default text."""
     return " ".join(DEFAULT_WORDS[i % len(DEFAULT_WORDS)] for i in range(n_tokens))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class DroppingProxy:
@@ -149,22 +140,6 @@ def _manage(env: dict[str, str], *args: str) -> None:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        # Wait for the server to die *or* a tenth of a second, whichever comes first.
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=0.1)
-            raise RuntimeError(f"daphne exited ({process.returncode}):\n{log.read_text()[-4000:]}")
-    raise RuntimeError(f"daphne did not answer /healthz within {START_TIMEOUT}s:\n{log.read_text()[-4000:]}")
-
-
 # Package scope: sync Playwright runs an event loop in this thread while it is open, which
 # would break every async test after it; the browser closes when this package is done.
 @pytest.fixture(scope="package")
@@ -197,31 +172,14 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         f"from django.contrib.auth import get_user_model; "
         f"get_user_model().objects.create_user({USERNAME!r}, password={PASSWORD!r})",
     )
-    port = free_port()
-    log = LOGS / "daphne.log"
-    with log.open("wb") as log_file:
-        daphne = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    proxy: DroppingProxy | None = None
     try:
-        direct = f"http://127.0.0.1:{port}"
-        _wait_healthy(direct, daphne, log)
-        proxy = DroppingProxy(port).start()
-        yield App(url=f"http://127.0.0.1:{proxy.port}", direct_url=direct, tgi=tgi, proxy=proxy, env=env)
+        with daphne(env, LOGS / "daphne.log", timeout=START_TIMEOUT) as direct:
+            proxy = DroppingProxy(int(direct.rsplit(":", 1)[1])).start()
+            try:
+                yield App(url=f"http://127.0.0.1:{proxy.port}", direct_url=direct, tgi=tgi, proxy=proxy, env=env)
+            finally:
+                proxy.stop()
     finally:
-        if proxy is not None:
-            proxy.stop()
-        daphne.terminate()
-        try:
-            daphne.wait(10)
-        except subprocess.TimeoutExpired:
-            daphne.kill()
-            daphne.wait(10)
         tgi.stop_thread()
 
 

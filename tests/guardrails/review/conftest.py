@@ -4,7 +4,6 @@ the helpers the subprocess tests share (free ports, Redis and Postgres requireme
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -117,12 +116,6 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = WAIT, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.05)  # wait-ok: poll interval of a deadline-bounded condition wait (other processes)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def require_redis() -> str:

@@ -4,9 +4,9 @@ replays it once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.error
@@ -22,31 +22,20 @@ from websockets.sync.client import ClientConnection, connect
 from chat import services
 from guardrails import review
 from tests.guardrails.review.conftest import (
-    free_port,
     grant_review,
     make_reply,
     redis_db_url,
     require_postgres,
     require_redis,
     subprocess_database_url,
-    wait_for,
 )
+from tests.servers import daphne
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[3]
 REDIS_DB = 15  # this file's own Redis database: flushed before the test
 TIMEOUT = 15.0
-
-
-def _healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"daphne exited ({process.returncode}):\n{log.read_text()[-3000:]}")
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
 
 
 @pytest.fixture
@@ -65,33 +54,14 @@ def servers(tmp_path: Path, transactional_db: None) -> Iterator[list[str]]:
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("CI_DATABASE_URL", None)
-    started: list[tuple[str, subprocess.Popen[bytes], Path]] = []
-    try:
-        for name in ("a", "b"):
-            port, log = free_port(), tmp_path / f"daphne-{name}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            started.append((f"127.0.0.1:{port}", process, log))
-        for host, process, log in started:
-            url = f"http://{host}"
-            wait_for(lambda p=process, u=url, f=log: _healthy(u, p, f), timeout=60, what=f"daphne on {host}")
-        yield [host for host, _, _ in started]
-    finally:
-        for _, process, _ in started:
-            process.terminate()
-        for _, process, log in started:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-            sys.stderr.write(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}\n")
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(daphne(env, tmp_path / f"daphne-{name}.log")) for name in ("a", "b")]
+        try:
+            yield [url.removeprefix("http://") for url in urls]
+        finally:
+            for name in ("a", "b"):
+                log = tmp_path / f"daphne-{name}.log"
+                sys.stderr.write(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}\n")
 
 
 def open_socket(host: str, key: str) -> ClientConnection:
