@@ -10,6 +10,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from guardrails import conf
+from guardrails.checks.detectors import DetectorConfig
+from guardrails.checks.patterns import PatternRule, example_failures
+
 
 class Pattern(models.Model):
     """A rule of the pattern check, edited by staff in the admin.
@@ -59,10 +63,6 @@ class Pattern(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from guardrails import conf
-        from guardrails.checks.detectors import DetectorConfig
-        from guardrails.checks.patterns import PatternRule, example_failures
-
         tests = self.tests or {}
         if not isinstance(tests, dict) or set(tests) - {"must_match", "must_not_match"}:
             raise ValidationError({"tests": 'Use {"must_match": [...], "must_not_match": [...]}.'})
