@@ -43,7 +43,7 @@ _DEFAULT_CHECK_WEIGHT = 1
 
 # The verbs REVIEW_EXPIRE_DECISION (and the JSON API's input) used before decisions were named
 # by their outcome; still accepted there.
-DECISION_VERBS = {
+DECISION_VERBS: dict[str, ReviewItem.Decision] = {
     "approve": ReviewItem.Decision.APPROVED,
     "reject": ReviewItem.Decision.REJECTED,
     "edit": ReviewItem.Decision.EDITED,
@@ -334,7 +334,7 @@ def expire_decision() -> ReviewItem.Decision:
     """The outcome given to items nobody decided in time (``REVIEW_EXPIRE_DECISION``:
     ``approved`` or ``rejected``; the older ``approve`` and ``reject`` still work)."""
     value = str(settings.REVIEW_EXPIRE_DECISION).strip().lower()
-    outcome = DECISION_VERBS.get(value) or (value if value in ReviewItem.Decision.values else None)
+    outcome = DECISION_VERBS.get(value, value)
     if outcome not in (ReviewItem.Decision.APPROVED, ReviewItem.Decision.REJECTED):
         logger.error("REVIEW_EXPIRE_DECISION=%r is not approved or rejected; rejecting", value)
         return ReviewItem.Decision.REJECTED
