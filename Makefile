@@ -42,9 +42,10 @@ run: $(RUN_STAMP)  ## migrate, create the demo user, start llama.cpp (unless LLM
 test: $(DEV_STAMP)  ## run the whole suite (PYTEST_ARGS="-k ..." to narrow it)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(DEV_STAMP)  ## ruff format --check and ruff check
+lint: $(DEV_STAMP)  ## ruff format --check, ruff check, and import-linter (layers, no cycles)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 format: $(DEV_STAMP)  ## apply ruff format and ruff's safe fixes
 	$(VENV)/bin/ruff format .

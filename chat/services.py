@@ -184,7 +184,7 @@ def turn_record(
             Conversation.objects.filter(pk=conversation_id).update(last_seq=events[-1]["seq"])
         return []
     if needs_review:
-        from guardrails import tasks  # the review loop sits on top of chat
+        from review import tasks  # the review loop sits on top of chat
 
         # robust: a broker outage must not break the turn's end; the escalation task's recovery
         # sweep queues any held reply that has no review item.

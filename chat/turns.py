@@ -28,7 +28,7 @@ from chat.models import Message
 from chat.protocol import ErrorCode
 from chat.realtime import control_group, conversation_group, publish
 from chat.services import TurnStart
-from guardrails import checks, chunking, input_check, pipeline, policy
+from guardrails import chunking, input_check, pipeline, policy, wiring
 from guardrails import conf as guardrails_conf
 from guardrails import services as guardrails_services
 from guardrails.checks import Verdict
@@ -317,7 +317,7 @@ def moderation_stages() -> list[pipeline.Stage]:
     cfg = guardrails_conf.load()
     return [
         chunking.sentences(max_chars=cfg.chunk_max_chars),
-        pipeline.moderate(checks.get_checker(), context_chars=cfg.context_chars),
+        pipeline.moderate(wiring.get_checker(), context_chars=cfg.context_chars),
         policy.apply(policy.PolicyConfig.from_value(cfg.on_fail)),
     ]
 

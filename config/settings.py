@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "channels",
     "chat",
     "guardrails",
+    "review",
 ]
 
 MIDDLEWARE = [
@@ -244,7 +245,7 @@ TOXICITY_BATCH_WAIT_MS = env_float("TOXICITY_BATCH_WAIT_MS", 5.0)
 
 REVIEW_SLA_MINUTES = env_int("REVIEW_SLA_MINUTES", 15)
 REVIEW_EXPIRE_HOURS = env_int("REVIEW_EXPIRE_HOURS", 24)
-REVIEW_EXPIRE_DECISION = env_str("REVIEW_EXPIRE_DECISION", "reject")
+REVIEW_EXPIRE_DECISION = env_str("REVIEW_EXPIRE_DECISION", "rejected")
 REVIEW_REJECT_TEXT = env_str(
     "REVIEW_REJECT_TEXT",
     "This part of the reply was removed by our review team. Please contact support if you need more help.",
@@ -252,7 +253,7 @@ REVIEW_REJECT_TEXT = env_str(
 # Celery beat (`celery -A config beat`, or `worker -B`): escalate overdue items, expire stale ones.
 CELERY_BEAT_SCHEDULE = {
     "escalate-reviews": {
-        "task": "guardrails.tasks.escalate_reviews",
+        "task": "review.tasks.escalate_reviews",
         "schedule": env_float("REVIEW_ESCALATE_EVERY_S", 60.0),
     },
 }

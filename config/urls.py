@@ -10,6 +10,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", chat_views.healthz, name="healthz"),
     path("readyz", chat_views.readyz, name="readyz"),
-    path("api/reviews/", include("guardrails.urls")),
+    path("api/reviews/", include("review.urls")),
     path("", include("chat.urls")),
 ]

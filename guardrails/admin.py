@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from guardrails.models import AuditEntry, ModerationEvent, Pattern, ReviewItem
+from guardrails.models import AuditEntry, ModerationEvent, Pattern
 
 
 @admin.register(Pattern)
@@ -33,23 +33,7 @@ class ModerationEventAdmin(admin.ModelAdmin):
         return False
 
 
-# --- Review loop (read-only: decisions go through guardrails.review, with an audit entry) -----
-
-
-@admin.register(ReviewItem)
-class ReviewItemAdmin(admin.ModelAdmin):
-    list_display = [
-        *["id", "reply", "status", "overdue", "priority", "severity"],
-        *["sla_deadline", "claimed_by", "decision"],
-    ]
-    list_filter = ["status", "overdue", "severity", "decision"]
-    raw_id_fields = ["reply", "claimed_by", "decided_by"]
-
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
+# --- Audit trail (append-only: written by guardrails.audit for events and review actions) ---
 
 
 @admin.register(AuditEntry)

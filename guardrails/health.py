@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from guardrails import wiring
+
 
 def active_toxicity_model() -> dict[str, Any]:
     """``{"name", "version", "source", "fallback"}`` of the toxicity model this process uses.
@@ -12,6 +14,4 @@ def active_toxicity_model() -> dict[str, Any]:
     none and ``TOXICITY_FALLBACK=none``). ``fallback`` is True while alt-profanity-check stands
     in for Detoxify: show it prominently.
     """
-    from guardrails.checks import toxicity
-
-    return toxicity.get_scorer().info.as_dict()
+    return wiring.get_scorer().info.as_dict()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from guardrails import checks, conf
+from guardrails import conf, wiring
 from guardrails.checks import Verdict
 
 
@@ -28,7 +28,7 @@ async def check_input(text: str) -> list[Verdict]:
                 detail={"chars": len(text), "max_chars": limit},
             )
         ]
-    verdicts = await checks.get_input_checker().check(text, context="", offset=0)
+    verdicts = await wiring.get_input_checker().check(text, context="", offset=0)
     return [v for v in verdicts if v.holds]
 
 

@@ -1,16 +1,18 @@
-"""The hallucination-pattern library and the record of every hold, flag and refusal.
-
-(ReviewItem and AuditEntry, the review loop's queue and its tamper-evident trail, are at the end.)
+"""The hallucination-pattern library, the record of every hold, flag and refusal, and the
+tamper-evident audit trail (appended here for moderation events and by the review app for its
+actions; the review queue itself is ``review.ReviewItem``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils import timezone
+
+from guardrails import conf
+from guardrails.checks.detectors import DetectorConfig
+from guardrails.checks.patterns import PatternRule, example_failures
 
 
 class Pattern(models.Model):
@@ -61,10 +63,6 @@ class Pattern(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from guardrails import conf
-        from guardrails.checks.detectors import DetectorConfig
-        from guardrails.checks.patterns import PatternRule, example_failures
-
         tests = self.tests or {}
         if not isinstance(tests, dict) or set(tests) - {"must_match", "must_not_match"}:
             raise ValidationError({"tests": 'Use {"must_match": [...], "must_not_match": [...]}.'})
@@ -117,63 +115,6 @@ class ModerationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.check_name}/{self.label} on message {self.message_id}"
-
-
-class ReviewItem(models.Model):
-    """One held or flagged reply waiting for (or having had) a human decision.
-
-    One per reply (``reply`` is unique), so a task delivered twice cannot queue it twice.
-    ``overdue`` is set by the escalation task once ``sla_deadline`` passes without a decision;
-    past ``REVIEW_EXPIRE_HOURS`` the item gets the configured default outcome and ``expired``.
-    """
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        CLAIMED = "claimed"
-        DECIDED = "decided"
-        EXPIRED = "expired"
-
-    class Decision(models.TextChoices):
-        APPROVE = "approve"
-        REJECT = "reject"
-        EDIT = "edit"
-
-    reply = models.OneToOneField("chat.Message", on_delete=models.CASCADE, related_name="review_item")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    # Higher is more urgent: held before flagged, toxicity before patterns (guardrails.review).
-    priority = models.PositiveSmallIntegerField(default=0)
-    severity = models.CharField(max_length=8, choices=Pattern.Severity.choices, default=Pattern.Severity.HOLD)
-    # The reasons as they were when the item was queued: [{check, label, score, span, ...}].
-    reasons = models.JSONField(default=list, blank=True)
-    sla_deadline = models.DateTimeField()
-    overdue = models.BooleanField(default=False)
-    escalated_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    decision = models.CharField(max_length=8, choices=Decision.choices, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    # What the user was shown in place of the held part (for approve: the held text itself).
-    decision_text = models.TextField(blank=True)
-    note = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-priority", "sla_deadline", "id"]
-        permissions = [("review_replies", "Can review held replies")]
-        indexes = [models.Index(fields=["status", "overdue", "sla_deadline"])]
-
-    def __str__(self) -> str:
-        return f"review of message {self.reply_id} ({self.status})"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in (self.Status.PENDING, self.Status.CLAIMED)
 
 
 class AuditEntry(models.Model):

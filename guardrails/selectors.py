@@ -8,7 +8,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db.models import Count, Max, Sum
+from django.db.models.signals import post_delete, post_save
 
+from guardrails import conf
 from guardrails.checks.patterns import PatternRules, rules_from_mappings
 from guardrails.models import ModerationEvent, Pattern
 
@@ -43,8 +45,6 @@ async def apattern_rules() -> PatternRules:
     ``GUARDRAILS_PATTERNS_RECHECK_S`` (edits in another process show up within that), and
     at once after an edit in this process."""
     global _checked_at, _dirty
-    from guardrails import conf
-
     recheck = conf.load().patterns_recheck_s
     now = time.monotonic()
     with _lock:
@@ -62,10 +62,17 @@ async def apattern_rules() -> PatternRules:
 
 def forget_pattern_rules(*_: Any, **__: Any) -> None:
     """Make the next :func:`apattern_rules` ask the database (connected to Pattern's
-    post_save/post_delete; tests call it too)."""
+    post_save/post_delete below; tests call it too)."""
     global _dirty
     with _lock:
         _dirty = True
+
+
+# An edit in this process takes effect on the very next check (other processes notice within
+# GUARDRAILS_PATTERNS_RECHECK_S). Connected where the cache lives: a process that never imported
+# this module has no cache to forget.
+post_save.connect(forget_pattern_rules, sender=Pattern, dispatch_uid="guardrails-patterns-saved")
+post_delete.connect(forget_pattern_rules, sender=Pattern, dispatch_uid="guardrails-patterns-deleted")
 
 
 def moderation_events_for_message(*, message_id: int) -> list[ModerationEvent]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from guardrails import wiring
 from guardrails.checks.classifiers import ModelInfo, ToxicityInput
 
 log = logging.getLogger(__name__)
@@ -16,9 +17,7 @@ def load_models() -> ModelInfo:
     :class:`~guardrails.checks.classifiers.ToxicityModelUnavailable` when no Detoxify weights
     can be had and ``TOXICITY_FALLBACK=none``: the process must not start.
     """
-    from guardrails.checks import toxicity
-
-    scorer = toxicity.get_scorer()
+    scorer = wiring.get_scorer()
     scorer.classifier.predict([ToxicityInput("Hello, how can I help?")])
     log.info("toxicity model ready: %s %s (%s)", scorer.info.name, scorer.info.version, scorer.info.source)
     return scorer.info

@@ -1,18 +1,18 @@
-"""Checks: what a verdict is, what a checker does, and the process's combined checkers.
+"""Checks: what a verdict is, what a checker does, and how several run together.
 
 A checker looks at one piece of text (a chunk of a reply, or a user's message) together with
 the text just before it, and returns verdicts. Spans are absolute character offsets in the
 whole reply (``offset`` is where ``text`` starts; ``context`` ends exactly there).
 
-Nothing here imports Django at module level: the stages in ``guardrails.pipeline`` and
-``guardrails.policy`` import :class:`Verdict` without needing settings.
+Nothing in this package imports Django or guardrails' Django modules (import-linter enforces
+it): the stages in ``guardrails.pipeline`` and ``guardrails.policy`` use it without settings.
+The process's checkers, built from settings and the database, come from ``guardrails.wiring``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -125,59 +125,6 @@ class CombinedChecker:
         )
 
 
-# --- The process's checkers -------------------------------------------------------------------
-
-_lock = threading.Lock()
-_checkers: dict[Scope, CombinedChecker] = {}
-
-
-def get_checker() -> Checker:
-    """The checker for assistant replies (toxicity + output patterns), built once per process.
-
-    Called through the module (``checks.get_checker()``) so a test can replace exactly this name.
-    """
-    return _combined("output")
-
-
-def get_input_checker() -> Checker:
-    """The checker for users' messages (toxicity + input patterns), built once per process."""
-    return _combined("input")
-
-
-def _combined(scope: Scope) -> CombinedChecker:
-    with _lock:
-        checker = _checkers.get(scope)
-        if checker is None:
-            checker = _checkers[scope] = _build(scope)
-        return checker
-
-
-def _build(scope: Scope) -> CombinedChecker:
-    # Imported here: these pull in Django settings and the toxicity model.
-    from guardrails import conf, selectors
-    from guardrails.checks import patterns, toxicity
-
-    cfg = conf.load()
-    checks: dict[str, Checker] = {
-        "toxicity": toxicity.ToxicityChecker(toxicity.get_scorer(), thresholds=cfg.toxicity_thresholds),
-        "patterns": patterns.PatternsChecker(
-            selectors.apattern_rules,
-            scope=scope,
-            detectors=patterns.DetectorConfig(
-                allowed_domains=tuple(cfg.allowed_domains), allowed_contacts=tuple(cfg.allowed_contacts)
-            ),
-            regex_timeout=cfg.regex_timeout,
-        ),
-    }
-    return CombinedChecker(checks, timeout=cfg.check_timeout, fail_modes=cfg.fail_modes)
-
-
-def reset_checkers() -> None:
-    """Forget the built checkers (tests that change settings call this)."""
-    with _lock:
-        _checkers.clear()
-
-
 def failing(verdicts: Sequence[Verdict]) -> list[Verdict]:
     """The verdicts that hold or flag, hold-severity first (stable within each group)."""
     return [v for v in verdicts if v.holds] + [v for v in verdicts if v.flags]
@@ -191,7 +138,4 @@ __all__ = [
     "Severity",
     "Verdict",
     "failing",
-    "get_checker",
-    "get_input_checker",
-    "reset_checkers",
 ]

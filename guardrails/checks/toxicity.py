@@ -1,14 +1,14 @@
-"""The toxicity check, and the process's one toxicity model behind one micro-batcher."""
+"""The toxicity check, and a toxicity model behind one micro-batcher (the process's one scorer is
+``guardrails.wiring.get_scorer()``)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Protocol
 
 from guardrails.checks import Verdict
 from guardrails.checks.batcher import MicroBatcher
-from guardrails.checks.classifiers import ModelInfo, ToxicityClassifier, ToxicityInput, load_classifier
+from guardrails.checks.classifiers import ModelInfo, ToxicityClassifier, ToxicityInput
 
 
 class Scorer(Protocol):
@@ -79,45 +79,3 @@ class ToxicityChecker:
                     )
                 )
         return verdicts
-
-
-# --- The process's scorer: the model loads once ---------------------------------------------
-
-_lock = threading.Lock()
-_scorer: ToxicityScorer | None = None
-
-
-def get_scorer() -> ToxicityScorer:
-    """The process-wide scorer, loading the model on first use (start-up calls
-    :func:`guardrails.startup.load_models` so no request pays for it)."""
-    global _scorer
-    with _lock:
-        if _scorer is None:
-            from guardrails import conf
-
-            cfg = conf.load()
-            classifier = load_classifier(
-                model_type=cfg.toxicity_model,
-                checkpoint=cfg.toxicity_checkpoint,
-                config_dir=cfg.toxicity_config_dir,
-                fallback=cfg.toxicity_fallback,
-                device=cfg.toxicity_device,
-            )
-            _scorer = ToxicityScorer(
-                classifier, max_batch=cfg.toxicity_batch_max, max_wait_s=cfg.toxicity_batch_wait_ms / 1000
-            )
-        return _scorer
-
-
-def loaded_scorer() -> ToxicityScorer | None:
-    """The scorer if the model has been loaded, without loading it."""
-    return _scorer
-
-
-def reset_scorer() -> None:
-    """Stop the worker and forget the model (tests that change TOXICITY_* call this)."""
-    global _scorer
-    with _lock:
-        if _scorer is not None:
-            _scorer.close()
-        _scorer = None

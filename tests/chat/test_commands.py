@@ -44,7 +44,7 @@ def test_create_api_key_for_a_missing_user_says_how_to_create_it() -> None:
 
 def test_reviewer_flag_grants_the_review_permission_or_says_clearly_why_not(make_user: Any) -> None:
     user = make_user("rita")
-    permission = Permission.objects.filter(content_type__app_label="guardrails", codename="review_replies")
+    permission = Permission.objects.filter(content_type__app_label="review", codename="review_replies")
     if not permission.exists():
         # The permission comes with the review models; until they exist the flag must not
         # silently hand out a key without the access it promised.
@@ -55,7 +55,7 @@ def test_reviewer_flag_grants_the_review_permission_or_says_clearly_why_not(make
     out, _ = run("create_api_key", "rita", "--reviewer")
     assert out.splitlines()[-1]
     user = get_user_model().objects.get(pk=user.pk)  # fresh: permissions are cached per instance
-    assert user.has_perm("guardrails.review_replies")
+    assert user.has_perm("review.review_replies")
 
 
 def test_ensure_demo_user_prints_a_password_once_and_it_works(settings: Any) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from chat.models import Message
 from guardrails.models import ModerationEvent
+from review.models import ReviewItem
 from tests.conftest import wait_turn
 from tests.tgi_server import Script
 
@@ -76,8 +77,6 @@ async def test_overlong_input_is_refused_with_the_limit(settings, tgi, alice_key
 
 
 async def test_a_flagged_reply_is_shown_and_queued_for_review(tgi, alice_key, connect):
-    from guardrails.models import ReviewItem
-
     reply = "You will definitely win the case. Keep your receipts."
     tgi.push(Script(tokens=words(reply)))
     _, client = await connect(key=alice_key)

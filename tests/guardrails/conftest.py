@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from guardrails import chunking, pipeline, policy
-from guardrails.checks import CombinedChecker, reset_checkers
+from guardrails import chunking, pipeline, policy, wiring
+from guardrails.checks import CombinedChecker
 from guardrails.checks.classifiers import ProfanityCheckClassifier
 from guardrails.checks.detectors import DetectorConfig
 from guardrails.checks.patterns import PatternRules, PatternsChecker, rules_from_mappings
@@ -83,10 +83,8 @@ def released_text(items: Sequence[Any]) -> str:
 @pytest.fixture
 def fresh_checkers() -> Iterator[None]:
     """Process checkers and the toxicity model rebuilt from this test's settings."""
-    from guardrails.checks import toxicity
-
-    reset_checkers()
-    toxicity.reset_scorer()
+    wiring.reset_checkers()
+    wiring.reset_scorer()
     yield
-    reset_checkers()
-    toxicity.reset_scorer()
+    wiring.reset_checkers()
+    wiring.reset_scorer()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from guardrails import health, startup
+from guardrails import health, startup, wiring
 from guardrails.checks import toxicity
 from guardrails.checks.classifiers import (
     DetoxifyClassifier,
@@ -109,9 +109,9 @@ def test_unknown_model_name_is_explained() -> None:
 
 @pytest.fixture
 def fresh_model() -> Iterator[None]:
-    toxicity.reset_scorer()
+    wiring.reset_scorer()
     yield
-    toxicity.reset_scorer()
+    wiring.reset_scorer()
 
 
 def test_start_up_refuses_without_a_model_when_fallback_is_none(
@@ -147,4 +147,4 @@ def test_health_reports_a_loaded_detoxify_model(
         "fallback": False,
     }
     # Loaded once per process: asking again returns the same scorer.
-    assert toxicity.get_scorer() is toxicity.get_scorer()
+    assert wiring.get_scorer() is wiring.get_scorer()

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from chat import services
 
-REVIEW_PERMISSION = ("guardrails", "review_replies")
+REVIEW_PERMISSION = ("review", "review_replies")
 
 
 class Command(BaseCommand):

@@ -20,8 +20,8 @@ import redis
 from websockets.sync.client import ClientConnection, connect
 
 from chat import services
-from guardrails import review
-from tests.guardrails.review.conftest import (
+from review import services as review
+from tests.review.conftest import (
     grant_review,
     make_reply,
     redis_db_url,
@@ -33,7 +33,7 @@ from tests.servers import daphne
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 15  # this file's own Redis database: flushed before the test
 TIMEOUT = 15.0
 

@@ -11,9 +11,9 @@ from django.test import Client
 
 from chat import services
 from chat.models import Message
-from guardrails import review
-from guardrails.models import ReviewItem
-from tests.guardrails.review.conftest import HELD_TEXT, RELEASED_TEXT, make_reply
+from review import services as review
+from review.models import ReviewItem
+from tests.review.conftest import HELD_TEXT, RELEASED_TEXT, make_reply
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +128,7 @@ def test_list_filters_and_pages(alice: Any, reviewer: Any, reviewer_key: str, se
 
     items = [review.review_item_create(message_id=make_reply(alice).pk) for _ in range(5)]
     review.review_item_claim(item_id=items[0].pk, user=reviewer)
-    review.review_item_decide(item_id=items[1].pk, user=reviewer, decision="approve")
+    review.review_item_decide(item_id=items[1].pk, user=reviewer, decision="approved")
     review.review_items_escalate(now=timezone.now() + timedelta(minutes=settings.REVIEW_SLA_MINUTES + 1))
 
     def ids(query: str) -> list[int]:
@@ -162,10 +162,32 @@ def test_claim_release_decide_flow(item: ReviewItem, reviewer: Any, reviewer2: A
     decided = post(rob, f"/api/reviews/{item.pk}/decision", {"decision": "reject", "note": "invented number"})
     assert decided.status_code == 200
     body = decided.json()
-    assert body["status"] == "decided" and body["decision"] == "reject" and body["decided_by"] == "rob"
+    # The old verb in, the outcome word out (the one word the user's client sees too).
+    assert body["status"] == "decided" and body["decision"] == "rejected" and body["decided_by"] == "rob"
     assert body["decision_text"] == settings.REVIEW_REJECT_TEXT and body["note"] == "invented number"
-    again = post(rita, f"/api/reviews/{item.pk}/decision", {"decision": "approve"})
+    again = post(rita, f"/api/reviews/{item.pk}/decision", {"decision": "approved"})
     assert again.status_code == 409 and again.json()["code"] == "already_decided"
+
+
+@pytest.mark.parametrize(
+    ("said", "outcome"),
+    [
+        ("approved", "approved"),
+        ("approve", "approved"),
+        ("rejected", "rejected"),
+        ("reject", "rejected"),
+        ("edited", "edited"),
+        ("edit", "edited"),
+    ],
+)
+def test_decision_accepts_outcome_words_and_old_verbs(
+    item: ReviewItem, reviewer_key: str, said: str, outcome: str
+) -> None:
+    response = post(
+        Client(), f"/api/reviews/{item.pk}/decision", {"decision": said, "text": "Fine."}, **bearer(reviewer_key)
+    )
+    assert response.status_code == 200 and response.json()["decision"] == outcome
+    assert ReviewItem.objects.get(pk=item.pk).decision == outcome
 
 
 # --- the waiting user sees it live (one process; two processes: test_two_servers.py) ---------------
@@ -205,7 +227,7 @@ async def test_decision_reaches_the_users_socket_and_replays_once(connect: Any, 
 def _setup_live() -> tuple[str, str, int, int, int, int]:
     from django.contrib.auth import get_user_model
 
-    from tests.guardrails.review.conftest import grant_review
+    from tests.review.conftest import grant_review
 
     User = get_user_model()
     alice = User.objects.create_user("alice", password="pw")

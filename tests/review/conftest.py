@@ -86,7 +86,7 @@ def make_reply(
 
 
 def grant_review(user: Any) -> Any:
-    user.user_permissions.add(Permission.objects.get(content_type__app_label="guardrails", codename="review_replies"))
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="review", codename="review_replies"))
     # has_perm caches per instance: hand back a fresh one.
     return type(user).objects.get(pk=user.pk)
 

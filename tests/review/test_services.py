@@ -16,12 +16,15 @@ from django.db import connection
 from django.utils import timezone
 
 from chat.models import Event, Message
+from chat.signals import reply_needs_review
 from config.celery import app as celery_app
-from guardrails import review, tasks
 from guardrails.audit import audit_verify
-from guardrails.models import AuditEntry, ReviewItem
-from guardrails.review import ReviewError
-from tests.guardrails.review.conftest import HELD_TEXT, RELEASED_TEXT, make_reply
+from guardrails.models import AuditEntry
+from review import services as review
+from review import tasks
+from review.models import ReviewItem
+from review.services import ReviewConflict, ReviewForbidden, ReviewInvalid, ReviewNotFound
+from tests.review.conftest import HELD_TEXT, RELEASED_TEXT, make_reply
 
 pytestmark = pytest.mark.django_db
 
@@ -68,8 +71,19 @@ def test_task_adapter_runs_the_service_and_ignores_a_missing_reply(held_reply: M
     assert ReviewItem.objects.count() == 1
 
 
+def test_tasks_queued_under_their_old_names_still_run(held_reply: Message) -> None:
+    # Messages a broker still holds from before the review app (and an old beat schedule).
+    assert celery_app.tasks["guardrails.tasks.queue_review"].delay(held_reply.pk).get() == ReviewItem.objects.get().pk
+    assert celery_app.tasks["guardrails.tasks.escalate_reviews"].delay().get() == {
+        "recovered": 0,
+        "expired": 0,
+        "overdue": 0,
+    }
+    assert ReviewItem.objects.count() == 1
+
+
 def test_task_options_keep_work_when_a_worker_dies() -> None:
-    for task in (tasks.queue_review, tasks.escalate_reviews):
+    for task in (tasks.queue_review, tasks.escalate_reviews, tasks.queue_review_legacy, tasks.escalate_reviews_legacy):
         assert task.acks_late and task.reject_on_worker_lost
         assert task.autoretry_for and task.retry_backoff
 
@@ -93,20 +107,19 @@ def test_claim_rules(held_reply: Message, reviewer: Any, reviewer2: Any) -> None
     item = review.review_item_create(message_id=held_reply.pk)
     review.review_item_claim(item_id=item.pk, user=reviewer)
     assert review.review_item_claim(item_id=item.pk, user=reviewer).claimed_by == reviewer  # no-op
-    with pytest.raises(ReviewError) as taken:
+    with pytest.raises(ReviewConflict) as taken:
         review.review_item_claim(item_id=item.pk, user=reviewer2)
-    assert taken.value.status == 409 and "rita" in taken.value.detail
-    with pytest.raises(ReviewError) as decide_other:
-        review.review_item_decide(item_id=item.pk, user=reviewer2, decision="approve")
-    assert decide_other.value.status == 409
-    with pytest.raises(ReviewError) as release_other:
+    assert taken.value.code == "claimed" and "rita" in taken.value.detail
+    with pytest.raises(ReviewConflict) as decide_other:
+        review.review_item_decide(item_id=item.pk, user=reviewer2, decision="approved")
+    assert decide_other.value.code == "claimed"
+    with pytest.raises(ReviewForbidden):
         review.review_item_release(item_id=item.pk, user=reviewer2)
-    assert release_other.value.status == 403
 
     released = review.review_item_release(item_id=item.pk, user=reviewer)
     assert released.status == "pending" and released.claimed_by is None
     review.review_item_claim(item_id=item.pk, user=reviewer2)
-    decided = review.review_item_decide(item_id=item.pk, user=reviewer2, decision="approve")
+    decided = review.review_item_decide(item_id=item.pk, user=reviewer2, decision="approved")
     assert decided.decided_by == reviewer2
     assert [e.kind for e in AuditEntry.objects.filter(subject=f"review_item:{item.pk}")] == [
         "queued",
@@ -115,26 +128,26 @@ def test_claim_rules(held_reply: Message, reviewer: Any, reviewer2: Any) -> None
         "claim",
         "decision",
     ]
-    with pytest.raises(ReviewError):
+    with pytest.raises(ReviewConflict) as closed:
         review.review_item_claim(item_id=item.pk, user=reviewer)
-    with pytest.raises(ReviewError) as missing:
+    assert closed.value.code == "already_decided"
+    with pytest.raises(ReviewNotFound):
         review.review_item_claim(item_id=10**9, user=reviewer)
-    assert missing.value.status == 404
 
 
 # --- decisions ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("decision", "text", "outcome", "shown"),
+    ("decision", "text", "shown"),
     [
-        ("approve", "ignored", "approved", HELD_TEXT),
-        ("reject", "ignored", "rejected", None),  # REVIEW_REJECT_TEXT
-        ("edit", "Call us at +1 800 555 0100.", "edited", "Call us at +1 800 555 0100."),
+        ("approved", "ignored", HELD_TEXT),
+        ("rejected", "ignored", None),  # REVIEW_REJECT_TEXT
+        ("edited", "Call us at +1 800 555 0100.", "Call us at +1 800 555 0100."),
     ],
 )
 def test_decision_updates_the_reply_and_stores_the_event(
-    held_reply: Message, reviewer: Any, settings: Any, decision: str, text: str, outcome: str, shown: str | None
+    held_reply: Message, reviewer: Any, settings: Any, decision: str, text: str, shown: str | None
 ) -> None:
     shown = shown or settings.REVIEW_REJECT_TEXT
     item = review.review_item_create(message_id=held_reply.pk)
@@ -146,32 +159,33 @@ def test_decision_updates_the_reply_and_stores_the_event(
     assert held_reply.shown_text == RELEASED_TEXT + shown
     frame = last_event(held_reply)
     assert frame["type"] == "review_resolved" and frame["seq"] == before + 1
-    assert frame["decision"] == outcome and frame["text"] == shown and frame["message_id"] == held_reply.pk
+    assert frame["decision"] == decision and frame["text"] == shown and frame["message_id"] == held_reply.pk
 
 
 def test_a_second_decision_is_refused_not_applied(held_reply: Message, reviewer: Any, reviewer2: Any) -> None:
     item = review.review_item_create(message_id=held_reply.pk)
-    review.review_item_decide(item_id=item.pk, user=reviewer, decision="reject")
-    with pytest.raises(ReviewError) as second:
-        review.review_item_decide(item_id=item.pk, user=reviewer2, decision="edit", text="Something else.")
-    assert second.value.status == 409 and "already decided" in second.value.detail
+    review.review_item_decide(item_id=item.pk, user=reviewer, decision="rejected")
+    with pytest.raises(ReviewConflict) as second:
+        review.review_item_decide(item_id=item.pk, user=reviewer2, decision="edited", text="Something else.")
+    assert second.value.code == "already_decided" and "already decided" in second.value.detail
     assert Event.objects.filter(type="review_resolved").count() == 1
-    assert ReviewItem.objects.get().decision == "reject"
+    assert ReviewItem.objects.get().decision == "rejected"
 
 
 def test_bad_decisions_are_refused(held_reply: Message, reviewer: Any) -> None:
     item = review.review_item_create(message_id=held_reply.pk)
-    for decision, text in [("maybe", ""), ("edit", "   ")]:
-        with pytest.raises(ReviewError) as bad:
+    # The services take the outcome words only; the old verbs are the JSON API's business.
+    for decision, text in [("maybe", ""), ("edited", "   "), ("approve", "")]:
+        with pytest.raises(ReviewInvalid) as bad:
             review.review_item_decide(item_id=item.pk, user=reviewer, decision=decision, text=text)
-        assert bad.value.status == 400
+        assert bad.value.code == "bad_request"
     assert ReviewItem.objects.get().status == "pending"
 
 
 def test_flagged_reply_edit_replaces_the_whole_reply(alice: Any, reviewer: Any) -> None:
     reply = make_reply(alice, severity="flag")
     item = review.review_item_create(message_id=reply.pk)
-    review.review_item_decide(item_id=item.pk, user=reviewer, decision="edit", text="A checked answer.")
+    review.review_item_decide(item_id=item.pk, user=reviewer, decision="edited", text="A checked answer.")
     reply.refresh_from_db()
     assert reply.shown_text == "A checked answer."
     assert last_event(reply)["replaces"] == "reply"
@@ -201,26 +215,28 @@ def test_escalation_marks_overdue_once_then_expiry_gives_the_default(
         "overdue": 0,
     }
     item.refresh_from_db()
-    assert item.status == "expired" and item.decision == "reject" and item.decided_by is None
+    assert item.status == "expired" and item.decision == "rejected" and item.decided_by is None
     held_reply.refresh_from_db()
     assert held_reply.shown_text == RELEASED_TEXT + settings.REVIEW_REJECT_TEXT
     frame = last_event(held_reply)
     assert frame["type"] == "review_resolved" and frame["decision"] == "rejected"
-    with pytest.raises(ReviewError) as late:
-        review.review_item_decide(item_id=item.pk, user=reviewer, decision="approve")
-    assert late.value.status == 409
+    with pytest.raises(ReviewConflict) as late:
+        review.review_item_decide(item_id=item.pk, user=reviewer, decision="approved")
+    assert late.value.code == "expired"
     kinds = list(AuditEntry.objects.filter(subject=f"review_item:{item.pk}").values_list("kind", flat=True))
     assert kinds == ["queued", "claim", "escalation", "expiry"]
 
 
-def test_expiry_outcome_is_configurable(held_reply: Message, settings: Any) -> None:
-    settings.REVIEW_EXPIRE_DECISION = "approve"
+@pytest.mark.parametrize("setting", ["approved", "approve"])  # the old verb still works
+def test_expiry_outcome_is_configurable(held_reply: Message, settings: Any, setting: str) -> None:
+    settings.REVIEW_EXPIRE_DECISION = setting
     t0 = timezone.now()
     review.review_item_create(message_id=held_reply.pk, now=t0)
     review.review_items_escalate(now=t0 + timedelta(hours=settings.REVIEW_EXPIRE_HOURS, minutes=1))
     held_reply.refresh_from_db()
     assert held_reply.shown_text == RELEASED_TEXT + HELD_TEXT
     assert last_event(held_reply)["decision"] == "approved"
+    assert ReviewItem.objects.get().decision == "approved"
 
 
 def test_escalation_queues_held_replies_whose_task_never_ran(alice: Any) -> None:
@@ -234,7 +250,7 @@ def test_escalation_queues_held_replies_whose_task_never_ran(alice: Any) -> None
 def test_decided_items_are_not_escalated(held_reply: Message, reviewer: Any) -> None:
     t0 = timezone.now()
     item = review.review_item_create(message_id=held_reply.pk, now=t0)
-    review.review_item_decide(item_id=item.pk, user=reviewer, decision="approve")
+    review.review_item_decide(item_id=item.pk, user=reviewer, decision="approved")
     assert review.review_items_escalate(now=t0 + timedelta(days=3)) == {"recovered": 0, "expired": 0, "overdue": 0}
 
 
@@ -252,7 +268,7 @@ def test_escalate_command_runs_once(held_reply: Message, settings: Any) -> None:
 def test_audit_chain_verifies_then_names_the_altered_row(held_reply: Message, reviewer: Any) -> None:
     item = review.review_item_create(message_id=held_reply.pk)
     review.review_item_claim(item_id=item.pk, user=reviewer)
-    review.review_item_decide(item_id=item.pk, user=reviewer, decision="edit", text="Fine.")
+    review.review_item_decide(item_id=item.pk, user=reviewer, decision="edited", text="Fine.")
     entries = list(AuditEntry.objects.order_by("seq"))
     assert [e.kind for e in entries] == ["moderation_event", "queued", "claim", "decision"]
     assert entries[0].prev_hash == "0" * 64
@@ -282,3 +298,29 @@ def test_audit_names_a_deleted_row(held_reply: Message, reviewer: Any) -> None:
         cursor.execute(f"DELETE FROM {AuditEntry._meta.db_table} WHERE seq = 2")
     broken = audit_verify()
     assert broken is not None and broken.seq == 2 and "deleted" in broken.problem
+
+
+# --- chat asks for a review through a signal ------------------------------------------------
+
+
+def test_reply_needs_review_queues_the_review_after_commit(
+    held_reply: Message, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        reply_needs_review.send_robust(sender=None, message_id=held_reply.pk)
+        assert not ReviewItem.objects.exists()  # not before the turn's transaction commits
+    assert callbacks  # queued on commit (the item's own notification follows it)
+    assert ReviewItem.objects.get().reply_id == held_reply.pk
+
+
+def test_a_broker_outage_does_not_break_the_turns_end(
+    held_reply: Message, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.queue_review, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        reply_needs_review.send_robust(sender=None, message_id=held_reply.pk)
+    # The escalation sweep finds the reply instead.
+    assert review.review_items_escalate()["recovered"] == 1

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from chat.models import Message
-from guardrails.models import ReviewItem
+from review.models import ReviewItem
 
 # How much of the conversation before the reply a reviewer is shown.
 CONTEXT_MESSAGES = 10

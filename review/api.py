@@ -1,9 +1,10 @@
 """The review JSON API (``/api/reviews/``) for reviewers and helpdesk integrations.
 
 Authentication: a session (browsers; CSRF enforced on POST) or ``Authorization: Bearer <key>``
-(programs; no CSRF). The user needs ``guardrails.review_replies``. No or bad credentials →
-401, no permission → 403, unknown item → 404. Every error is ``{"code", "detail"}`` with a
-plain message.
+(programs; no CSRF). The user needs ``review.review_replies``. No or bad credentials →
+401, no permission → 403. The services' domain errors map to HTTP here (:data:`HTTP_STATUS`):
+unknown item → 404, a conflict → 409, bad input → 400. Every error is ``{"code", "detail"}``
+with a plain message.
 """
 
 from __future__ import annotations
@@ -19,13 +20,30 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from chat.services import api_key_authenticate
-from guardrails import review, review_selectors
-from guardrails.review import ReviewError
+from review import selectors, services
+from review.models import ReviewItem
+from review.services import ReviewConflict, ReviewError, ReviewForbidden, ReviewInvalid, ReviewNotFound
 
 PAGE_SIZE = 20
 PAGE_SIZE_MAX = 100
 
 View = Callable[..., JsonResponse]
+
+# The review services' refusals as HTTP statuses.
+HTTP_STATUS: dict[type[ReviewError], int] = {
+    ReviewInvalid: 400,
+    ReviewForbidden: 403,
+    ReviewNotFound: 404,
+    ReviewConflict: 409,
+}
+
+# What "decision" may say: the outcome words, and the verbs this API accepted first.
+DECISION_INPUT: dict[str, str] = {**services.DECISION_VERBS, **{d: d for d in ReviewItem.Decision.values}}
+
+
+def http_status(exc: ReviewError) -> int:
+    """The HTTP status of a review service's refusal (400 for one not in :data:`HTTP_STATUS`)."""
+    return next((status for cls, status in HTTP_STATUS.items() if isinstance(exc, cls)), 400)
 
 
 def error(status: int, code: str, detail: str) -> JsonResponse:
@@ -79,12 +97,12 @@ def reviewer_required(view: View) -> View:
             return error(401, "unauthorized", "Sign in, or send Authorization: Bearer <API key>.")
         elif request.method not in ("GET", "HEAD", "OPTIONS") and (failure := _csrf_failure(request)):
             return failure
-        if not request.user.has_perm(review.REVIEW_PERMISSION):
-            return error(403, "forbidden", "You need the review permission (guardrails.review_replies).")
+        if not request.user.has_perm(services.REVIEW_PERMISSION):
+            return error(403, "forbidden", f"You need the review permission ({services.REVIEW_PERMISSION}).")
         try:
             return view(request, *args, **kwargs)
         except ReviewError as exc:
-            return error(exc.status, exc.code, exc.detail)
+            return error(http_status(exc), exc.code, exc.detail)
 
     return wrapper
 
@@ -93,16 +111,16 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        raise ReviewError(400, "bad_request", "Send a JSON object.") from None
+        raise ReviewInvalid("Send a JSON object.") from None
     if not isinstance(body, dict):
-        raise ReviewError(400, "bad_request", "Send a JSON object.")
+        raise ReviewInvalid("Send a JSON object.")
     return body
 
 
 def _text_field(body: dict[str, Any], name: str) -> str:
     value = body.get(name) or ""
     if not isinstance(value, str):
-        raise ReviewError(400, "bad_request", f'"{name}" must be text.')
+        raise ReviewInvalid(f'"{name}" must be text.')
     return value
 
 
@@ -111,7 +129,7 @@ def _int_param(request: HttpRequest, name: str, default: int) -> int:
     if not raw:
         return default
     if not raw.isdigit() or int(raw) < 1:
-        raise ReviewError(400, "bad_request", f'"{name}" must be a positive whole number.')
+        raise ReviewInvalid(f'"{name}" must be a positive whole number.')
     return int(raw)
 
 
@@ -121,34 +139,32 @@ def review_list(request: HttpRequest) -> JsonResponse:
     """``?status=pending|claimed|overdue|decided|expired|open|all`` (default ``open``),
     ``&page=N&page_size=N`` → ``{count, page, pages, results: [item, ...]}``."""
     status = request.GET.get("status", "open")
-    if status not in review_selectors.STATUS_FILTERS:
-        raise ReviewError(400, "bad_request", f'"status" must be one of: {", ".join(review_selectors.STATUS_FILTERS)}.')
+    if status not in selectors.STATUS_FILTERS:
+        raise ReviewInvalid(f'"status" must be one of: {", ".join(selectors.STATUS_FILTERS)}.')
     size = min(_int_param(request, "page_size", PAGE_SIZE), PAGE_SIZE_MAX)
-    paginator = Paginator(review_selectors.review_items(status=status), size)
+    paginator = Paginator(selectors.review_items(status=status), size)
     number = _int_param(request, "page", 1)
     try:
         page = paginator.page(number)
     except EmptyPage:
         if number != 1:
-            raise ReviewError(
-                404, "not_found", f"There is no page {number}; there are {paginator.num_pages}."
-            ) from None
+            raise ReviewNotFound(f"There is no page {number}; there are {paginator.num_pages}.") from None
         page = paginator.page(1)  # allow_empty_first_page: an empty queue is one empty page
     return JsonResponse(
         {
             "count": paginator.count,
             "page": page.number,
             "pages": paginator.num_pages,
-            "results": [review_selectors.review_item_json(item) for item in page.object_list],
+            "results": [selectors.review_item_json(item) for item in page.object_list],
         }
     )
 
 
 def _item_response(item_id: int) -> JsonResponse:
-    item = review_selectors.review_item(item_id=item_id)
+    item = selectors.review_item(item_id=item_id)
     if item is None:
-        raise ReviewError(404, "not_found", "No such review item.")
-    return JsonResponse(review_selectors.review_item_json(item))
+        raise ReviewNotFound("No such review item.")
+    return JsonResponse(selectors.review_item_json(item))
 
 
 @allow("GET")
@@ -160,29 +176,30 @@ def review_detail(request: HttpRequest, item_id: int) -> JsonResponse:
 @allow("POST")
 @reviewer_required
 def review_claim(request: HttpRequest, item_id: int) -> JsonResponse:
-    review.review_item_claim(item_id=item_id, user=request.user)  # type: ignore[arg-type]
+    services.review_item_claim(item_id=item_id, user=request.user)  # type: ignore[arg-type]
     return _item_response(item_id)
 
 
 @allow("POST")
 @reviewer_required
 def review_release(request: HttpRequest, item_id: int) -> JsonResponse:
-    review.review_item_release(item_id=item_id, user=request.user)  # type: ignore[arg-type]
+    services.review_item_release(item_id=item_id, user=request.user)  # type: ignore[arg-type]
     return _item_response(item_id)
 
 
 @allow("POST")
 @reviewer_required
 def review_decision(request: HttpRequest, item_id: int) -> JsonResponse:
-    """``{"decision": "approve"|"reject"|"edit", "text": "...", "note": "..."}``."""
+    """``{"decision": "approved"|"rejected"|"edited", "text": "...", "note": "..."}``; the verbs
+    ``approve``, ``reject`` and ``edit`` are accepted too. The answer uses the outcome words."""
     body = _json_body(request)
     decision = body.get("decision")
-    if not isinstance(decision, str):
-        raise ReviewError(400, "bad_request", '"decision" must be "approve", "reject" or "edit".')
-    review.review_item_decide(
+    if not isinstance(decision, str) or decision not in DECISION_INPUT:
+        raise ReviewInvalid('"decision" must be "approved", "rejected" or "edited" (or approve, reject, edit).')
+    services.review_item_decide(
         item_id=item_id,
         user=request.user,  # type: ignore[arg-type]
-        decision=decision,
+        decision=DECISION_INPUT[decision],
         text=_text_field(body, "text"),
         note=_text_field(body, "note"),
     )

@@ -12,9 +12,9 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from chat import services
-from guardrails.models import ReviewItem
+from review.models import ReviewItem
 from tests.conftest import wait_turn
-from tests.guardrails.review.conftest import wait_for
+from tests.review.conftest import wait_for
 
 # Celery runs eagerly here (tests/conftest.py's autouse eager_celery), as in the embedded default.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("seeded_library")]

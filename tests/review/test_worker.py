@@ -21,8 +21,8 @@ import pytest
 import redis
 from celery import Celery
 
-from guardrails.models import ReviewItem
-from tests.guardrails.review.conftest import (
+from review.models import ReviewItem
+from tests.review.conftest import (
     make_reply,
     redis_db_url,
     require_postgres,
@@ -38,9 +38,9 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 14  # this file's own Redis database: flushed before each test
-TASK = "guardrails.tasks.queue_review"
+TASK = "review.tasks.queue_review"
 
 
 @dataclass
@@ -70,7 +70,7 @@ class Workers:
             "-m",
             "celery",
             "-A",
-            "tests.guardrails.review.worker_app",
+            "tests.review.worker_app",
             "worker",
             f"--pool={pool}",
             "--concurrency=1",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from guardrails import api
+from review import api
 
 app_name = "reviews"
 

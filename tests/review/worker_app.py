@@ -1,4 +1,4 @@
-"""The Celery app as a test worker runs it: ``celery -A tests.guardrails.review.worker_app worker``.
+"""The Celery app as a test worker runs it: ``celery -A tests.review.worker_app worker``.
 
 It is ``config.celery.app`` with two test-only additions:
 
@@ -32,7 +32,7 @@ app.conf.broker_transport_options = {
 
 POINT = os.environ.get("REVIEW_TEST_BLOCK_AT", "")
 MARKER = os.environ.get("REVIEW_TEST_BLOCK_MARKER", "")
-TASK = "guardrails.tasks.queue_review"
+TASK = "review.tasks.queue_review"
 
 
 def _block(point: str) -> None:
@@ -66,4 +66,4 @@ def _in_transaction(sender: Any, created: bool = False, **_: Any) -> None:
         _block("in_transaction")
 
 
-post_save.connect(_in_transaction, sender="guardrails.ReviewItem", weak=False)
+post_save.connect(_in_transaction, sender="review.ReviewItem", weak=False)

@@ -3,8 +3,9 @@
 Every function is keyword-only, typed and atomic, writes an audit entry for what it did, and
 tells the ``reviewers`` group after commit. A decision reaches the waiting user through
 ``chat.services.reply_resolve`` (the reply's segments and a stored ``review_resolved`` event)
-and ``chat.realtime.publish_on_commit`` (live, on any process). Errors a caller can meet are
-``ReviewError`` with an HTTP status and a plain message.
+and ``chat.realtime.publish_on_commit`` (live, on any process). What a caller can be refused
+is a :class:`ReviewError` subclass with a stable ``code`` and a plain ``detail``; adapters (the
+JSON API, the console) map the class to their own status codes.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from chat.models import Message
 from chat.realtime import publish_on_commit
 from chat.services import reply_resolve
 from guardrails.audit import audit_append
-from guardrails.models import AuditEntry, ModerationEvent, ReviewItem
+from guardrails.models import AuditEntry, ModerationEvent
+from review.models import ReviewItem
 
 logger = logging.getLogger(__name__)
 
 REVIEWERS_GROUP = "reviewers"
-REVIEW_PERMISSION = "guardrails.review_replies"
+REVIEW_PERMISSION = "review.review_replies"
 EDIT_TEXT_MAX = 20_000
 NOTE_MAX = 4_000
 
@@ -39,26 +41,58 @@ _SEVERITY_WEIGHT = {"hold": 20, "flag": 10}
 _CHECK_WEIGHT = {"toxicity": 5, "patterns": 3}
 _DEFAULT_CHECK_WEIGHT = 1
 
-# Reviewer's verb → the outcome word the user's client sees (DESIGN §4, review_resolved).
-OUTCOME = {
-    ReviewItem.Decision.APPROVE: "approved",
-    ReviewItem.Decision.REJECT: "rejected",
-    ReviewItem.Decision.EDIT: "edited",
+# The verbs REVIEW_EXPIRE_DECISION (and the JSON API's input) used before decisions were named
+# by their outcome; still accepted there.
+DECISION_VERBS: dict[str, ReviewItem.Decision] = {
+    "approve": ReviewItem.Decision.APPROVED,
+    "reject": ReviewItem.Decision.REJECTED,
+    "edit": ReviewItem.Decision.EDITED,
 }
 
 
+# --- Domain errors ----------------------------------------------------------------------
+
+
 class ReviewError(Exception):
-    """A request the review loop refuses: ``status`` is the HTTP status, ``detail`` says why."""
+    """A request the review loop refuses: ``code`` is a stable word, ``detail`` says why and
+    what to do, in words a reviewer understands."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    code = "review_error"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
         super().__init__(detail)
-        self.status = status
-        self.code = code
         self.detail = detail
+        if code is not None:
+            self.code = code
 
 
-def _not_found() -> ReviewError:
-    return ReviewError(404, "not_found", "No such review item.")
+class ReviewNotFound(ReviewError):
+    """No such item (or reply)."""
+
+    code = "not_found"
+
+
+class ReviewInvalid(ReviewError):
+    """The request itself is malformed: an unknown decision, missing or oversized text."""
+
+    code = "bad_request"
+
+
+class ReviewForbidden(ReviewError):
+    """This user may not do this to this item (e.g. release someone else's claim)."""
+
+    code = "forbidden"
+
+
+class ReviewConflict(ReviewError):
+    """The item's state refuses it: ``already_decided``, ``expired``, ``claimed`` (by someone
+    else) or ``not_claimed``."""
+
+    code = "conflict"
+
+
+def _not_found() -> ReviewNotFound:
+    return ReviewNotFound("No such review item.")
 
 
 # --- Notifications ----------------------------------------------------------------------
@@ -143,7 +177,7 @@ def review_item_create(*, message_id: int, now: datetime | None = None) -> Revie
     """
     reply = Message.objects.filter(pk=message_id, role=Message.Role.ASSISTANT).first()
     if reply is None:
-        raise ReviewError(404, "not_found", f"No assistant reply {message_id} to review.")
+        raise ReviewNotFound(f"No assistant reply {message_id} to review.")
     now = now or timezone.now()
     reasons = _reasons_for(reply)
     held = any(s.get("kind") == "held" for s in reply.segments)
@@ -183,16 +217,14 @@ def _locked_item(item_id: int) -> ReviewItem:
 def _refuse_if_closed(item: ReviewItem) -> None:
     if item.status == ReviewItem.Status.DECIDED:
         who = _username(item.decided_by) or "a reviewer"
-        raise ReviewError(
-            409,
-            "already_decided",
+        raise ReviewConflict(
             f"This reply was already decided ({item.decision}, by {who}); a decision cannot be changed.",
+            code="already_decided",
         )
     if item.status == ReviewItem.Status.EXPIRED:
-        raise ReviewError(
-            409,
-            "expired",
+        raise ReviewConflict(
             f"Nobody decided this reply in time; it was given the default outcome ({item.decision}).",
+            code="expired",
         )
 
 
@@ -204,11 +236,10 @@ def review_item_claim(*, item_id: int, user: AbstractBaseUser) -> ReviewItem:
     if item.status == ReviewItem.Status.CLAIMED:
         if item.claimed_by_id == user.pk:
             return item
-        raise ReviewError(
-            409,
-            "claimed",
+        raise ReviewConflict(
             f"{_username(item.claimed_by) or 'Another reviewer'} has claimed this item; "
             "they must release it before anyone else can.",
+            code="claimed",
         )
     item.status = ReviewItem.Status.CLAIMED
     item.claimed_by = user
@@ -225,11 +256,9 @@ def review_item_release(*, item_id: int, user: AbstractBaseUser) -> ReviewItem:
     item = _locked_item(item_id)
     _refuse_if_closed(item)
     if item.status != ReviewItem.Status.CLAIMED:
-        raise ReviewError(409, "not_claimed", "This item is not claimed; there is nothing to release.")
+        raise ReviewConflict("This item is not claimed; there is nothing to release.", code="not_claimed")
     if item.claimed_by_id != user.pk and not getattr(user, "is_superuser", False):
-        raise ReviewError(
-            403, "forbidden", f"Only {_username(item.claimed_by) or 'its claimer'} can release this item."
-        )
+        raise ReviewForbidden(f"Only {_username(item.claimed_by) or 'its claimer'} can release this item.")
     previous = _username(item.claimed_by)
     item.status = ReviewItem.Status.PENDING
     item.claimed_by = None
@@ -245,13 +274,13 @@ def review_item_release(*, item_id: int, user: AbstractBaseUser) -> ReviewItem:
 # --- Decisions --------------------------------------------------------------------------
 
 
-def _resolve(item: ReviewItem, decision: str, text: str) -> str:
+def _resolve(item: ReviewItem, decision: ReviewItem.Decision, text: str) -> str:
     """Apply ``decision`` to the reply, publish ``review_resolved`` after commit; the shown text."""
-    if decision == ReviewItem.Decision.REJECT:
+    if decision == ReviewItem.Decision.REJECTED:
         text = settings.REVIEW_REJECT_TEXT
-    frame = reply_resolve(message_id=item.reply_id, decision=OUTCOME[ReviewItem.Decision(decision)], text=text)
+    frame = reply_resolve(message_id=item.reply_id, decision=decision.value, text=text)
     publish_on_commit(frame)
-    if decision == ReviewItem.Decision.APPROVE:
+    if decision == ReviewItem.Decision.APPROVED:
         reply = Message.objects.only("segments").get(pk=item.reply_id)
         return "".join(s["text"] for s in reply.segments if s.get("kind") == "held")
     return text
@@ -261,29 +290,28 @@ def _resolve(item: ReviewItem, decision: str, text: str) -> str:
 def review_item_decide(
     *, item_id: int, user: AbstractBaseUser, decision: str, text: str = "", note: str = ""
 ) -> ReviewItem:
-    """Approve (the held text is shown as generated), reject (``REVIEW_REJECT_TEXT`` is shown)
-    or edit (``text`` is shown). Once per item; a claimed item only by its claimer."""
+    """``approved`` (the held text is shown as generated), ``rejected`` (``REVIEW_REJECT_TEXT``
+    is shown) or ``edited`` (``text`` is shown). Once per item; a claimed item only by its
+    claimer."""
     if decision not in ReviewItem.Decision.values:
-        raise ReviewError(400, "bad_request", '"decision" must be "approve", "reject" or "edit".')
+        raise ReviewInvalid('"decision" must be "approved", "rejected" or "edited".')
+    outcome = ReviewItem.Decision(decision)
     text = text.strip()
-    if decision == ReviewItem.Decision.EDIT and not text:
-        raise ReviewError(400, "bad_request", 'An "edit" decision needs the replacement "text" the user will see.')
+    if outcome == ReviewItem.Decision.EDITED and not text:
+        raise ReviewInvalid('An "edited" decision needs the replacement "text" the user will see.')
     if len(text) > EDIT_TEXT_MAX or len(note) > NOTE_MAX:
-        raise ReviewError(
-            400, "bad_request", f'"text" is limited to {EDIT_TEXT_MAX} characters and "note" to {NOTE_MAX}.'
-        )
+        raise ReviewInvalid(f'"text" is limited to {EDIT_TEXT_MAX} characters and "note" to {NOTE_MAX}.')
     item = _locked_item(item_id)
     _refuse_if_closed(item)
     if item.status == ReviewItem.Status.CLAIMED and item.claimed_by_id != user.pk:
-        raise ReviewError(
-            409,
-            "claimed",
+        raise ReviewConflict(
             f"{_username(item.claimed_by) or 'Another reviewer'} has claimed this item; "
             "only they can decide it unless they release it.",
+            code="claimed",
         )
-    shown = _resolve(item, decision, text)
+    shown = _resolve(item, outcome, text)
     item.status = ReviewItem.Status.DECIDED
-    item.decision = decision
+    item.decision = outcome
     item.decided_by = user
     item.decided_at = timezone.now()
     item.decision_text = shown
@@ -293,7 +321,7 @@ def review_item_decide(
         kind=AuditEntry.Kind.DECISION,
         actor=user,
         subject=f"review_item:{item.pk}",
-        payload={"reply": item.reply_id, "decision": decision, "text": shown, "note": item.note},
+        payload={"reply": item.reply_id, "decision": outcome.value, "text": shown, "note": item.note},
     )
     _notify_reviewers_on_commit("decided", item)
     return item
@@ -302,13 +330,15 @@ def review_item_decide(
 # --- Escalation and expiry (Celery beat) ---------------------------------------------------
 
 
-def expire_decision() -> str:
-    """The outcome given to items nobody decided in time (``REVIEW_EXPIRE_DECISION``)."""
-    value = settings.REVIEW_EXPIRE_DECISION
-    if value not in (ReviewItem.Decision.APPROVE, ReviewItem.Decision.REJECT):
-        logger.error("REVIEW_EXPIRE_DECISION=%r is not approve or reject; rejecting", value)
-        return ReviewItem.Decision.REJECT
-    return value
+def expire_decision() -> ReviewItem.Decision:
+    """The outcome given to items nobody decided in time (``REVIEW_EXPIRE_DECISION``:
+    ``approved`` or ``rejected``; the older ``approve`` and ``reject`` still work)."""
+    value = str(settings.REVIEW_EXPIRE_DECISION).strip().lower()
+    outcome = DECISION_VERBS.get(value, value)
+    if outcome not in (ReviewItem.Decision.APPROVED, ReviewItem.Decision.REJECTED):
+        logger.error("REVIEW_EXPIRE_DECISION=%r is not approved or rejected; rejecting", value)
+        return ReviewItem.Decision.REJECTED
+    return ReviewItem.Decision(outcome)
 
 
 def review_items_escalate(*, now: datetime | None = None, batch: int = 200) -> dict[str, int]:
@@ -388,7 +418,12 @@ def review_item_expire(*, item_id: int, now: datetime) -> int:
         kind=AuditEntry.Kind.EXPIRY,
         actor=None,
         subject=f"review_item:{item.pk}",
-        payload={"reply": item.reply_id, "decision": decision, "text": shown, "hours": settings.REVIEW_EXPIRE_HOURS},
+        payload={
+            "reply": item.reply_id,
+            "decision": decision.value,
+            "text": shown,
+            "hours": settings.REVIEW_EXPIRE_HOURS,
+        },
     )
     _notify_reviewers_on_commit("expired", item)
     return 1

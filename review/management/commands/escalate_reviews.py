@@ -1,6 +1,6 @@
 """``manage.py escalate_reviews [--every SECONDS]``: the beat task without Celery beat.
 
-With ``REDIS_URL`` set, Celery beat runs ``guardrails.tasks.escalate_reviews``. The embedded
+With ``REDIS_URL`` set, Celery beat runs ``review.tasks.escalate_reviews``. The embedded
 default (no Redis, eager Celery) has no beat: ``make run`` starts this command with
 ``--every`` beside the server instead, so overdue items escalate and stale ones expire there too.
 """
@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from guardrails import tasks
+from review import tasks
 
 
 class Command(BaseCommand):

@@ -1,0 +1,75 @@
+"""The review queue: one item per held or flagged reply, waiting for (or having had) a decision.
+
+The table was created by the guardrails app and keeps its name (``guardrails_reviewitem``):
+the model moved here with a state-only migration, so no row was copied or lost. The audit
+trail (``guardrails.AuditEntry``) stays in guardrails, which appends moderation events to it
+and must not import this app.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from guardrails.models import Pattern
+
+
+class ReviewItem(models.Model):
+    """One held or flagged reply waiting for (or having had) a human decision.
+
+    One per reply (``reply`` is unique), so a task delivered twice cannot queue it twice.
+    ``overdue`` is set by the escalation task once ``sla_deadline`` passes without a decision;
+    past ``REVIEW_EXPIRE_HOURS`` the item gets the configured default outcome and ``expired``.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        CLAIMED = "claimed"
+        DECIDED = "decided"
+        EXPIRED = "expired"
+
+    class Decision(models.TextChoices):
+        """The outcome, in the words the user's client sees (``review_resolved.decision``)."""
+
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        EDITED = "edited"
+
+    reply = models.OneToOneField("chat.Message", on_delete=models.CASCADE, related_name="review_item")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Higher is more urgent: held before flagged, toxicity before patterns (review.services).
+    priority = models.PositiveSmallIntegerField(default=0)
+    severity = models.CharField(max_length=8, choices=Pattern.Severity.choices, default=Pattern.Severity.HOLD)
+    # The reasons as they were when the item was queued: [{check, label, score, span, ...}].
+    reasons = models.JSONField(default=list, blank=True)
+    sla_deadline = models.DateTimeField()
+    overdue = models.BooleanField(default=False)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    decision = models.CharField(max_length=8, choices=Decision.choices, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # What the user was shown in place of the held part (when approved: the held text itself).
+    decision_text = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "guardrails_reviewitem"  # made by guardrails before this app existed
+        ordering = ["-priority", "sla_deadline", "id"]
+        permissions = [("review_replies", "Can review held replies")]
+        indexes = [models.Index(fields=["status", "overdue", "sla_deadline"], name="guardrails__status_50d2ee_idx")]
+
+    def __str__(self) -> str:
+        return f"review of message {self.reply_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.CLAIMED)
