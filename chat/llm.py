@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, TypeVar
 
@@ -240,12 +240,12 @@ class TGIBackend:
             api_key=cfg.api_key or None,
             # Without an API key the library sends the machine's Hugging Face token (HF_TOKEN or
             # the login cache) to our server; a None header value is dropped before sending.
-            headers=None if cfg.api_key else {"authorization": None},  # type: ignore[dict-item]
+            headers=None if cfg.api_key else {"authorization": None},  # type: ignore[dict-item]  # None drops it
             # The library passes this straight to httpx: per-phase limits, not one total.
-            timeout=timeout,  # type: ignore[arg-type]
+            timeout=timeout,  # type: ignore[arg-type]  # typed float, forwarded to httpx as is
         )
 
-    async def _chat(self, messages: Sequence[Mapping[str, str]]) -> AsyncIterator[Token | Finish]:
+    async def _chat(self, messages: Sequence[Mapping[str, str]]) -> AsyncGenerator[Token | Finish]:
         cfg = self.config
         history = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
         history += [{"role": m["role"], "content": m["content"]} for m in messages]
@@ -253,13 +253,13 @@ class TGIBackend:
         usage: dict[str, int] | None = None
         async with self._client() as client:
             chunks = await client.chat_completion(
-                history,  # type: ignore[arg-type]
+                history,
                 model=cfg.model,
                 stream=True,
                 max_tokens=cfg.max_new_tokens,
                 # TGI samples when temperature is absent; 0 means greedy on TGI, vLLM and llama.cpp.
                 temperature=cfg.temperature if cfg.temperature is not None else 0.0,
-                stream_options={"include_usage": True},  # type: ignore[arg-type]
+                stream_options={"include_usage": True},
             )
             try:
                 async for chunk in chunks:
@@ -285,7 +285,7 @@ class TGIBackend:
             )
         yield Finish(_normalize_reason(reason), usage["completion_tokens"] if usage else None, usage)
 
-    async def _generate(self, messages: Sequence[Mapping[str, str]]) -> AsyncIterator[Token | Finish]:
+    async def _generate(self, messages: Sequence[Mapping[str, str]]) -> AsyncGenerator[Token | Finish]:
         cfg = self.config
         prompt = render_prompt(cfg.prompt_template, cfg.system_prompt, messages)
         sampling = cfg.temperature is not None and cfg.temperature > 0

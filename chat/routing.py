@@ -4,4 +4,5 @@ from django.urls import path
 
 from chat.consumers import ChatConsumer
 
-websocket_urlpatterns = [path("ws/chat/", ChatConsumer.as_asgi())]
+# Channels routes ASGI applications with Django's path(), whose stub only knows views.
+websocket_urlpatterns = [path("ws/chat/", ChatConsumer.as_asgi())]  # type: ignore[arg-type]

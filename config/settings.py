@@ -11,6 +11,11 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
+
+# Lets model admin classes and querysets be subscripted (ModelAdmin[Pattern]) at run time, as
+# the type checker reads them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ from guardrails.models import AuditEntry, ModerationEvent, Pattern
 
 
 @admin.register(Pattern)
-class PatternAdmin(admin.ModelAdmin):
+class PatternAdmin(admin.ModelAdmin[Pattern]):
     list_display = ["name", "kind", "severity", "applies_to", "enabled", "version", "updated_at"]
     list_filter = ["kind", "severity", "applies_to", "enabled"]
     search_fields = ["name", "expression", "description"]
@@ -18,7 +18,7 @@ class PatternAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModerationEvent)
-class ModerationEventAdmin(admin.ModelAdmin):
+class ModerationEventAdmin(admin.ModelAdmin[ModerationEvent]):
     """Read-only: events are evidence, written only by guardrails.services."""
 
     list_display = ["id", "message", "action", "check_name", "label", "score", "pattern", "created_at"]
@@ -37,7 +37,7 @@ class ModerationEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
     list_display = ["seq", "kind", "actor", "subject", "created_at", "hash"]
     list_filter = ["kind"]
     search_fields = ["subject", "actor"]

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_KEY = 0x6175646974
 
 
-def actor_label(user: AbstractBaseUser | None) -> str:
+def actor_label(user: User | None) -> str:
     """``user:<id>:<username>`` for a person, ``system`` for tasks."""
     if user is None:
         return "system"
@@ -64,7 +64,7 @@ def _lock_tail() -> AuditEntry | None:
 
 
 @transaction.atomic
-def audit_append(*, kind: str, actor: AbstractBaseUser | None, subject: str, payload: dict[str, Any]) -> AuditEntry:
+def audit_append(*, kind: str, actor: User | None, subject: str, payload: dict[str, Any]) -> AuditEntry:
     """Add one entry after the current tail, inside the caller's transaction."""
     tail = _lock_tail()
     seq = tail.seq + 1 if tail else 1

@@ -58,6 +58,7 @@ def parse_thresholds(value: str | Mapping[str, float] | None) -> dict[str, float
     merged = dict(DEFAULT_THRESHOLDS)
     if not value:
         return merged
+    items: list[tuple[str, str | float]]
     if isinstance(value, Mapping):
         items = list(value.items())
     else:
@@ -69,11 +70,11 @@ def parse_thresholds(value: str | Mapping[str, float] | None) -> dict[str, float
             if not sep:
                 raise ValueError(f"TOXICITY_THRESHOLDS entry {part!r} is not label=number")
             items.append((label.strip(), number))
-    for label, number in items:
-        threshold = float(number)
+    for name, value_ in items:
+        threshold = float(value_)
         if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"TOXICITY_THRESHOLDS: {label}={threshold} is outside 0..1")
-        merged[label] = threshold
+            raise ValueError(f"TOXICITY_THRESHOLDS: {name}={threshold} is outside 0..1")
+        merged[name] = threshold
     return merged
 
 

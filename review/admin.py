@@ -6,7 +6,7 @@ from review.models import ReviewItem
 
 
 @admin.register(ReviewItem)
-class ReviewItemAdmin(admin.ModelAdmin):
+class ReviewItemAdmin(admin.ModelAdmin[ReviewItem]):
     """Read-only: decisions go through review.services, which audits each one."""
 
     list_display = [

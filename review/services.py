@@ -17,7 +17,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -114,7 +114,7 @@ def item_summary(item: ReviewItem) -> dict[str, Any]:
     }
 
 
-def _username(user: AbstractBaseUser | None) -> str | None:
+def _username(user: User | None) -> str | None:
     return user.get_username() if user is not None else None
 
 
@@ -229,7 +229,7 @@ def _refuse_if_closed(item: ReviewItem) -> None:
 
 
 @transaction.atomic
-def review_item_claim(*, item_id: int, user: AbstractBaseUser) -> ReviewItem:
+def review_item_claim(*, item_id: int, user: User) -> ReviewItem:
     """Take an open item so no other reviewer decides it. Claiming one's own claim is a no-op."""
     item = _locked_item(item_id)
     _refuse_if_closed(item)
@@ -251,7 +251,7 @@ def review_item_claim(*, item_id: int, user: AbstractBaseUser) -> ReviewItem:
 
 
 @transaction.atomic
-def review_item_release(*, item_id: int, user: AbstractBaseUser) -> ReviewItem:
+def review_item_release(*, item_id: int, user: User) -> ReviewItem:
     """Give a claimed item back to the queue: its claimer, or a superuser for an absent one."""
     item = _locked_item(item_id)
     _refuse_if_closed(item)
@@ -288,7 +288,7 @@ def _resolve(item: ReviewItem, decision: ReviewItem.Decision, text: str) -> str:
 
 @transaction.atomic
 def review_item_decide(
-    *, item_id: int, user: AbstractBaseUser, decision: str, text: str = "", note: str = ""
+    *, item_id: int, user: User, decision: str, text: str = "", note: str = ""
 ) -> ReviewItem:
     """``approved`` (the held text is shown as generated), ``rejected`` (``REVIEW_REJECT_TEXT``
     is shown) or ``edited`` (``text`` is shown). Once per item; a claimed item only by its

@@ -9,6 +9,7 @@ ReviewItem per reply, enforced by a unique constraint), so redelivery never doub
 from __future__ import annotations
 
 import logging
+from typing import TypedDict
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -21,7 +22,19 @@ logger = logging.getLogger(__name__)
 
 # Worth retrying: the database or Redis (channel layer) is briefly unreachable.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, RedisError, BrokerError, ConnectionError, TimeoutError)
-RETRY = {
+
+
+class RetryOptions(TypedDict):
+    acks_late: bool
+    reject_on_worker_lost: bool
+    autoretry_for: tuple[type[BaseException], ...]
+    retry_backoff: int
+    retry_backoff_max: int
+    retry_jitter: bool
+    max_retries: int
+
+
+RETRY: RetryOptions = {
     "acks_late": True,
     "reject_on_worker_lost": True,
     "autoretry_for": TRANSIENT_ERRORS,
