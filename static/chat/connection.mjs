@@ -32,7 +32,7 @@ export function backoffDelay(attempt, random = Math.random) {
  * @param {() => Promise<boolean>} [options.checkSession]  asked when a handshake fails: false
  *        means signed out (stop trying); true, or a failure to ask, means try again
  * @param {object} [options.env]  stand-ins for tests: WebSocket, setTimeout, clearTimeout,
- *        setInterval, clearInterval, now, random, window, document
+ *        setInterval, now, random, window, document (null: no listeners)
  */
 export function createConnection(options) {
   const { url, onFrame, resume = () => [], onOpen = () => {}, onClose = () => {}, onStatus = () => {} } = options;
@@ -138,13 +138,15 @@ export function createConnection(options) {
   function tick() {
     if (!isOpen()) return;
     const now = env.now();
-    if (conn.pingAt && conn.lastFrameAt < conn.pingAt && now - conn.pingAt > PONG_TIMEOUT_MS) {
+    const awaitingPong = conn.pingAt && conn.lastFrameAt < conn.pingAt;
+    if (awaitingPong && now - conn.pingAt > PONG_TIMEOUT_MS) {
       const ws = conn.ws;
       dropped(true);
       ws.close();
       return;
     }
-    if (now - conn.lastFrameAt >= HEARTBEAT_MS) ping();
+    // One ping at a time: pinging again would restart the pong timeout, and it would never end.
+    if (!awaitingPong && now - conn.lastFrameAt >= HEARTBEAT_MS) ping();
   }
 
   /** Open the first socket and start watching the line. */
