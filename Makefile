@@ -40,6 +40,7 @@ run: $(RUN_STAMP)  ## migrate, create the demo user, start llama.cpp (unless LLM
 	$(PY) scripts/run.py
 
 test: $(DEV_STAMP)  ## run the whole suite (PYTEST_ARGS="-k ..." to narrow it)
+	node --test tests/js/
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)  ## ruff format --check, ruff check, and import-linter (layers, no cycles)
