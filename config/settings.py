@@ -7,8 +7,10 @@ README lists every variable with its default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -227,6 +229,28 @@ GUARDRAILS_REGEX_TIMEOUT = env_float("GUARDRAILS_REGEX_TIMEOUT", 0.25)
 # An edit made in another process reaches this one within this many seconds (same process: at once).
 GUARDRAILS_PATTERNS_RECHECK_S = env_float("GUARDRAILS_PATTERNS_RECHECK_S", 2.0)
 GUARDRAILS_PLACEHOLDER = env_str("GUARDRAILS_PLACEHOLDER", "[held for review]")
+
+
+def llm_is_local(url: str) -> bool:
+    """Whether the LLM server is on this host or a private network: empty (the embedded
+    llama.cpp), ``localhost``, a loopback/private/link-local address, or a single-label name
+    such as compose's ``tgi`` (resolved by a private DNS). Names are never resolved here."""
+    host = urlsplit(url).hostname or ""
+    if not url or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+# Personal data (e-mails, phones, cards, IBANs, national ids) sent to the LLM: "mask" replaces it
+# by placeholders restored in what the user sees (guardrails/pii.py), "off" sends it as typed.
+# Default: masked whenever the LLM server is not local or private (a hosted endpoint).
+GUARDRAILS_PII = env_str("GUARDRAILS_PII").strip().lower() or ("off" if llm_is_local(LLM_BASE_URL) else "mask")
+if GUARDRAILS_PII not in {"off", "mask"}:
+    raise ValueError(f"GUARDRAILS_PII must be 'off' or 'mask', not {GUARDRAILS_PII!r}")
 # Detoxify: original | unbiased | multilingual | original-small | unbiased-small.
 TOXICITY_MODEL = env_str("TOXICITY_MODEL", "unbiased")
 # Air-gapped hosts: a local Detoxify .ckpt and a folder with the base model's config + tokenizer.
