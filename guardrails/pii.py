@@ -94,7 +94,7 @@ def _analyzer() -> AnalyzerEngine:
         UsSsnRecognizer,
     )
 
-    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+    class OfflineEmailRecognizer(EmailRecognizer):
         """Presidio's e-mail recognizer, validating the domain against tldextract's bundled
         public-suffix snapshot instead of downloading the list at first use (no network)."""
 
