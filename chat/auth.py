@@ -7,6 +7,7 @@ authenticate with ``Authorization: Bearer <key>`` and may omit ``Origin``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +17,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
 
-from chat import services
+from chat import services, throttle
+from chat.protocol import ErrorCode
 
 
 def origin_allowed(origin: str | None) -> bool:
@@ -32,6 +34,33 @@ def origin_allowed(origin: str | None) -> bool:
     )
 
 
+THROTTLED_CLOSE_CODE = 4429  # an application close code: "too many requests"
+
+
+async def refuse_throttled(receive: Any, send: Any) -> None:
+    """Answer a throttled handshake with a reason a program can read, then close.
+
+    A refused handshake (HTTP 403) carries no explanation through ASGI servers, so the socket
+    is accepted just long enough for one protocol ``error`` frame (``rate_limited``).
+    """
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    minutes = f"{settings.AUTH_LOCKOUT_MINUTES:g}"
+    detail = (
+        f"Too many failed API keys from this address: handshakes are refused for {minutes} minutes "
+        "after the last failure, whatever key they carry."
+    )
+    await send({"type": "websocket.accept"})
+    await send(
+        {
+            "type": "websocket.send",
+            "text": json.dumps({"type": "error", "code": ErrorCode.RATE_LIMITED, "detail": detail}),
+        }
+    )
+    await send({"type": "websocket.close", "code": THROTTLED_CLOSE_CODE})
+
+
 class ChatAuthMiddleware:
     """Sets ``scope["user"]``: the key's owner, the session's user, or AnonymousUser."""
 
@@ -43,7 +72,14 @@ class ChatAuthMiddleware:
         headers = {name.lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
         authorization = headers.get(b"authorization", "")
         if authorization[:7].lower() == "bearer ":
+            address = (scope.get("client") or ("unknown",))[0]
+            if await throttle.locked(address):  # too many bad keys: refused before any lookup
+                return await refuse_throttled(receive, send)
             user = await database_sync_to_async(services.api_key_authenticate)(raw=authorization[7:].strip())
+            if user is None:
+                await throttle.failure_record(address)
+            else:
+                await throttle.failures_clear(address)
             return await self.inner({**scope, "user": user or AnonymousUser(), "auth": "api_key"}, receive, send)
         if not origin_allowed(headers.get(b"origin")):
             return await self.inner({**scope, "user": AnonymousUser(), "auth": "refused_origin"}, receive, send)

@@ -14,6 +14,10 @@ class Conversation(models.Model):
     last_seq = models.PositiveBigIntegerField(default=0)
     # Events raised while a turn ran (a review decision): the turn appends them when it ends.
     parked_events = models.JSONField(default=list, blank=True)
+    # GUARDRAILS_PII=mask: placeholder -> the user's value ({"<EMAIL_1>": "..."}), so the same
+    # value is masked alike in every turn and the model's echoes are restored. Personal data:
+    # never logged, never sent to clients, deleted with the conversation.
+    pii_mapping = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from chat import selectors
 from chat.models import ApiKey, Conversation, Event, Message, Rating
 from chat.protocol import ErrorCode, ProtocolError
+from guardrails import pii
 
 API_KEY_PREFIX = "gsc_"
 
@@ -65,11 +66,14 @@ class TurnStart:
     user_message_id: int
     message_id: int
     user_text: str
+    # What the LLM is sent: with GUARDRAILS_PII=mask, personal data replaced by placeholders.
     history: list[dict[str, str]]
     started_frame: dict[str, Any]
     # Set when the same client_msg_id was seen before: nothing new was started.
     duplicate: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # The conversation's placeholder -> value mapping, to restore the model's echoes (never log it).
+    pii_mapping: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def _started_frame(conversation: Conversation, seq: int, user_message: Message, reply: Message) -> dict[str, Any]:
@@ -115,7 +119,9 @@ def turn_start(
                 message_id=running.pk,
             )
 
-    history = selectors.history_for_llm(conversation=conversation)
+    history = [*selectors.history_for_llm(conversation=conversation), {"role": "user", "content": text}]
+    if settings.GUARDRAILS_PII == "mask":  # the user's text and the history alike, every turn
+        history, conversation.pii_mapping = pii.mask_messages(history, conversation.pii_mapping)
     user_message = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, text=text, client_msg_id=client_msg_id
     )
@@ -129,15 +135,16 @@ def turn_start(
     frame = _started_frame(conversation, seq, user_message, reply)
     Event.objects.create(conversation=conversation, seq=seq, type=frame["type"], payload=frame)
     conversation.last_seq = seq
-    conversation.save(update_fields=["last_seq", "updated_at"])
+    conversation.save(update_fields=["last_seq", "pii_mapping", "updated_at"])
     return TurnStart(
         conversation_id=conversation.pk,
         owner_id=user.pk,
         user_message_id=user_message.pk,
         message_id=reply.pk,
         user_text=text,
-        history=[*history, {"role": "user", "content": text}],
+        history=history,
         started_frame=frame,
+        pii_mapping=conversation.pii_mapping,
     )
 
 
@@ -259,9 +266,11 @@ def reply_resolve(*, message_id: int, decision: str, text: str) -> dict[str, Any
     message = Message.objects.select_for_update().get(pk=message_id, role=Message.Role.ASSISTANT)
     held = [s for s in message.segments if s["kind"] == "held"]
     if decision == "approved":
-        shown = "".join(s["text"] for s in held)
+        # Held text is stored as the model wrote it: placeholders become the user's values here.
+        mapping = Conversation.objects.values_list("pii_mapping", flat=True).get(pk=message.conversation_id)
+        shown = pii.restore("".join(s["text"] for s in held), mapping)
         for segment in held:
-            segment["resolution"] = {"decision": decision, "text": segment["text"]}
+            segment["resolution"] = {"decision": decision, "text": pii.restore(segment["text"], mapping)}
     elif held:
         shown = text
         for index, segment in enumerate(held):

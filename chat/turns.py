@@ -28,7 +28,7 @@ from chat.models import Message
 from chat.protocol import ErrorCode
 from chat.realtime import control_group, conversation_group, publish
 from chat.services import TurnStart
-from guardrails import chunking, input_check, pipeline, policy, wiring
+from guardrails import chunking, input_check, pii, pipeline, policy, wiring
 from guardrails import conf as guardrails_conf
 from guardrails import services as guardrails_services
 from guardrails.checks import Verdict
@@ -340,7 +340,10 @@ async def _generate(turn: TurnStart, reply: ReplyState, log: EventLog) -> None:
         return
 
     message_id = turn.message_id
-    stream = pipeline.compose(llm.get_backend().stream(turn.history), *moderation_stages())
+    # turn.history is masked (GUARDRAILS_PII); the last stage puts the user's own values back
+    # into released text, after the checks judged the model's text.
+    stages = [*moderation_stages(), pii.restore_released(turn.pii_mapping)]
+    stream = pipeline.compose(llm.get_backend().stream(turn.history), *stages)
     async with contextlib.aclosing(stream):  # type: ignore[type-var]
         async for item in stream:
             if message_id in STOPPING:

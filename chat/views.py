@@ -47,6 +47,14 @@ def readyz(request: HttpRequest) -> JsonResponse:
 # --- Pages ------------------------------------------------------------------------------
 
 
+def sign_in_locked(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict[str, Any] | None = None
+) -> HttpResponse:
+    """django-axes' lockout answer (AXES_LOCKOUT_CALLABLE): what happened and when to retry."""
+    context = {"failure_limit": settings.AUTH_FAILURE_LIMIT, "minutes": settings.AUTH_LOCKOUT_MINUTES}
+    return render(request, "registration/locked_out.html", context, status=429)
+
+
 def _chat_page(request: HttpRequest, conversation_id: int | None, title: str) -> HttpResponse:
     context = {
         "conversations": selectors.conversation_list_for_user(user=request.user),

@@ -7,11 +7,15 @@ README lists every variable with its default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONE, SELF
 
 # Lets model admin classes and querysets be subscripted (ModelAdmin[Pattern]) at run time, as
 # the type checker reads them.
@@ -74,6 +78,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
+    "axes",
     "chat",
     "guardrails",
     "review",
@@ -81,12 +87,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -128,6 +137,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out sign-in before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -146,6 +157,37 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Behind a TLS-terminating proxy: the header it sets to say the client used HTTPS (e.g.
+# "X-Forwarded-Proto"); only set it if the proxy always overwrites that header.
+_TLS_PROXY_HEADER = env_str("SECURE_PROXY_SSL_HEADER", "")
+if _TLS_PROXY_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _TLS_PROXY_HEADER.upper().replace("-", "_"), "https")
+# HSTS is sent on HTTPS responses only, so the default is safe for plain-HTTP development.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Served over HTTPS only: the session and CSRF cookies never travel in clear text.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", SECURE_SSL_REDIRECT)
+
+# django-csp: scripts and styles from this origin only (no inline code, no eval), nothing may
+# frame the pages, and the browser may connect only back here (config/middleware.py adds the
+# page's own ws:// or wss:// origin). The favicon is a data: URI.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 LOGGING = {
     "version": 1,
@@ -179,6 +221,14 @@ if REDIS_URL:
 else:
     # Embedded default: one process, nothing to install.
     CHANNEL_LAYERS = {"default": {"BACKEND": "chat.layers.SweepingInMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+
+# The cache holds sign-in failure counts (django-axes, chat/throttle.py): in Redis they are
+# shared by every process; without REDIS_URL each process counts on its own (one process is
+# the embedded default).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -233,6 +283,28 @@ GUARDRAILS_REGEX_TIMEOUT = env_float("GUARDRAILS_REGEX_TIMEOUT", 0.25)
 # An edit made in another process reaches this one within this many seconds (same process: at once).
 GUARDRAILS_PATTERNS_RECHECK_S = env_float("GUARDRAILS_PATTERNS_RECHECK_S", 2.0)
 GUARDRAILS_PLACEHOLDER = env_str("GUARDRAILS_PLACEHOLDER", "[held for review]")
+
+
+def llm_is_local(url: str) -> bool:
+    """Whether the LLM server is on this host or a private network: empty (the embedded
+    llama.cpp), ``localhost``, a loopback/private/link-local address, or a single-label name
+    such as compose's ``tgi`` (resolved by a private DNS). Names are never resolved here."""
+    host = urlsplit(url).hostname or ""
+    if not url or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+# Personal data (e-mails, phones, cards, IBANs, national ids) sent to the LLM: "mask" replaces it
+# by placeholders restored in what the user sees (guardrails/pii.py), "off" sends it as typed.
+# Default: masked whenever the LLM server is not local or private (a hosted endpoint).
+GUARDRAILS_PII = env_str("GUARDRAILS_PII").strip().lower() or ("off" if llm_is_local(LLM_BASE_URL) else "mask")
+if GUARDRAILS_PII not in {"off", "mask"}:
+    raise ValueError(f"GUARDRAILS_PII must be 'off' or 'mask', not {GUARDRAILS_PII!r}")
 # Detoxify: original | unbiased | multilingual | original-small | unbiased-small.
 TOXICITY_MODEL = env_str("TOXICITY_MODEL", "unbiased")
 # Air-gapped hosts: a local Detoxify .ckpt and a folder with the base model's config + tokenizer.
@@ -262,6 +334,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("REVIEW_ESCALATE_EVERY_S", 60.0),
     },
 }
+
+# --- Sign-in throttling (django-axes for passwords, chat/throttle.py for API keys) ---------
+
+# After this many failed sign-ins for one username, or from one address, sign-in is refused,
+# even with the right password, until AUTH_LOCKOUT_MINUTES pass without another failure.
+AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 10)
+AUTH_LOCKOUT_MINUTES = env_float("AUTH_LOCKOUT_MINUTES", 15.0)
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = AUTH_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=AUTH_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one alone locks
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "chat.views.sign_in_locked"
 
 # --- Demo (make run) --------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from guardrails import wiring
+from django.conf import settings
+
+from guardrails import pii, wiring
 from guardrails.checks.classifiers import ModelInfo, ToxicityInput
 
 log = logging.getLogger(__name__)
@@ -20,4 +22,7 @@ def load_models() -> ModelInfo:
     scorer = wiring.get_scorer()
     scorer.classifier.predict([ToxicityInput("Hello, how can I help?")])
     log.info("toxicity model ready: %s %s (%s)", scorer.info.name, scorer.info.version, scorer.info.source)
+    if settings.GUARDRAILS_PII == "mask":  # spaCy's import takes seconds: not in a user's turn
+        pii.warm_up()
+        log.info("personal data masking ready (GUARDRAILS_PII=mask)")
     return scorer.info
