@@ -227,8 +227,13 @@ GUARDRAILS_REGEX_TIMEOUT = env_float("GUARDRAILS_REGEX_TIMEOUT", 0.25)
 # An edit made in another process reaches this one within this many seconds (same process: at once).
 GUARDRAILS_PATTERNS_RECHECK_S = env_float("GUARDRAILS_PATTERNS_RECHECK_S", 2.0)
 GUARDRAILS_PLACEHOLDER = env_str("GUARDRAILS_PLACEHOLDER", "[held for review]")
-# Detoxify: original | unbiased | multilingual | original-small | unbiased-small.
+# Detoxify: original | unbiased | multilingual | original-small | unbiased-small; or
+# hf:/path/to/folder, any local Hugging Face text-classification model.
 TOXICITY_MODEL = env_str("TOXICITY_MODEL", "unbiased")
+# For hf: models: "model_label=our_label,..." (e.g. "LABEL_1=toxicity,LABEL_0="; empty drops a
+# label), and how logits become scores: auto | sigmoid | softmax.
+TOXICITY_HF_LABELS = env_str("TOXICITY_HF_LABELS", "")
+TOXICITY_HF_ACTIVATION = env_str("TOXICITY_HF_ACTIVATION", "auto")
 # Air-gapped hosts: a local Detoxify .ckpt and a folder with the base model's config + tokenizer.
 TOXICITY_CHECKPOINT = env_str("TOXICITY_CHECKPOINT", "")
 TOXICITY_CONFIG_DIR = env_str("TOXICITY_CONFIG_DIR", "")

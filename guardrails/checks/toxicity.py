@@ -110,6 +110,8 @@ def get_scorer() -> ToxicityScorer:
                 config_dir=cfg.toxicity_config_dir,
                 fallback=cfg.toxicity_fallback,
                 device=cfg.toxicity_device,
+                hf_labels=cfg.toxicity_hf_labels,
+                hf_activation=cfg.toxicity_hf_activation,
             )
             _scorer = ToxicityScorer(
                 classifier, max_batch=cfg.toxicity_batch_max, max_wait_s=cfg.toxicity_batch_wait_ms / 1000
