@@ -232,3 +232,23 @@ def test_evaluate_guardrails_names_a_bad_file(tmp_path: Path) -> None:
     path.write_text("hello\n")
     with pytest.raises(CommandError, match=r"\.csv or \.jsonl"):
         call_command("evaluate_guardrails", str(path), stdout=StringIO())
+
+
+# --- The public sets in the repository ------------------------------------------------------------
+
+PUBLIC = Path(__file__).resolve().parents[2] / "eval" / "public"
+
+
+@pytest.mark.parametrize(
+    ("name", "texts", "unsafe"),
+    [
+        ("hatecheck-dev.jsonl.gz", 1912, 1318),
+        ("openai-moderation-dev.jsonl.gz", 881, 291),
+        ("cucom-agent-replies-dev.jsonl.gz", 18103, 0),
+        ("sgd-system-replies-dev.jsonl.gz", 407, 0),
+    ],
+)
+def test_the_public_sets_read_as_labelled_texts(name: str, texts: int, unsafe: int) -> None:
+    rows = evaluation.read_labelled(PUBLIC / name)
+    assert len(rows) == texts and sum(bool(r.unsafe) for r in rows) == unsafe
+    assert len({r.id for r in rows}) == texts and all(r.text.strip() and r.categories for r in rows if r.unsafe)
