@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guardrails.checks import classifiers
+
 MANIFEST = "manifest.json"
 CONFIG_DIR = "hf-config"
 # The base model's configuration and tokenizer, never its weights (the checkpoint has them).
@@ -224,8 +226,6 @@ def verify(folder: Path) -> list[str]:
 
 def load_check(fetched: Fetched) -> str:
     """Load the fetched model offline, as the app will, and score one text; its name."""
-    from guardrails.checks import classifiers
-
     settings = fetched.settings
     classifier: classifiers.ToxicityClassifier
     if "TOXICITY_CHECKPOINT" in settings:
