@@ -14,7 +14,7 @@ COPY requirements.txt ./
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu --only-binary=torch -r requirements.txt
 
 COPY . .
-RUN useradd --create-home --uid 1000 app && mkdir -p var/secrets && chown -R app:app var
+RUN useradd --create-home --uid 1000 app && mkdir -p var/secrets var/models && chown -R app:app var
 USER app
 
 EXPOSE 8000

@@ -305,8 +305,13 @@ def llm_is_local(url: str) -> bool:
 GUARDRAILS_PII = env_str("GUARDRAILS_PII").strip().lower() or ("off" if llm_is_local(LLM_BASE_URL) else "mask")
 if GUARDRAILS_PII not in {"off", "mask"}:
     raise ValueError(f"GUARDRAILS_PII must be 'off' or 'mask', not {GUARDRAILS_PII!r}")
-# Detoxify: original | unbiased | multilingual | original-small | unbiased-small.
+# Detoxify: original | unbiased | multilingual | original-small | unbiased-small; or
+# hf:/path/to/folder, any local Hugging Face text-classification model.
 TOXICITY_MODEL = env_str("TOXICITY_MODEL", "unbiased")
+# For hf: models: "model_label=our_label,..." (e.g. "LABEL_1=toxicity,LABEL_0="; empty drops a
+# label), and how logits become scores: auto | sigmoid | softmax.
+TOXICITY_HF_LABELS = env_str("TOXICITY_HF_LABELS", "")
+TOXICITY_HF_ACTIVATION = env_str("TOXICITY_HF_ACTIVATION", "auto")
 # Air-gapped hosts: a local Detoxify .ckpt and a folder with the base model's config + tokenizer.
 TOXICITY_CHECKPOINT = env_str("TOXICITY_CHECKPOINT", "")
 TOXICITY_CONFIG_DIR = env_str("TOXICITY_CONFIG_DIR", "")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from guardrails.checks import FailMode
+from guardrails.checks.classifiers import Activation
 
 Fallback = Literal["profanity_check", "none"]
 
@@ -51,6 +52,8 @@ class GuardrailsSettings:
     toxicity_thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     toxicity_batch_max: int = 32
     toxicity_batch_wait_ms: float = 5.0
+    toxicity_hf_labels: Mapping[str, str] = field(default_factory=dict)
+    toxicity_hf_activation: Activation = "auto"
 
 
 def parse_thresholds(value: str | Mapping[str, float] | None) -> dict[str, float]:
@@ -78,6 +81,24 @@ def parse_thresholds(value: str | Mapping[str, float] | None) -> dict[str, float
     return merged
 
 
+def parse_label_map(value: str | Mapping[str, str] | None) -> dict[str, str]:
+    """``"LABEL_1=toxicity,LABEL_0="`` (or a mapping): a model's label names → ours; an empty
+    name drops that label."""
+    if not value:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    mapping = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        raw, sep, name = part.partition("=")
+        if not sep or not raw.strip():
+            raise ValueError(f"TOXICITY_HF_LABELS entry {part!r} is not model_label=our_label")
+        mapping[raw.strip()] = name.strip()
+    return mapping
+
+
 def _fail_mode(name: str, value: Any) -> FailMode:
     mode = str(value or "closed").strip().lower()
     if mode not in ("closed", "open"):
@@ -97,6 +118,9 @@ def load() -> GuardrailsSettings:
     fallback = str(get("TOXICITY_FALLBACK", d.toxicity_fallback)).strip().lower() or "none"
     if fallback not in ("profanity_check", "none"):
         raise ValueError(f"TOXICITY_FALLBACK={fallback!r}: use profanity_check or none")
+    activation = str(get("TOXICITY_HF_ACTIVATION", d.toxicity_hf_activation)).strip().lower() or "auto"
+    if activation not in ("auto", "sigmoid", "softmax"):
+        raise ValueError(f"TOXICITY_HF_ACTIVATION={activation!r}: use auto, sigmoid or softmax")
     return GuardrailsSettings(
         chunk_max_chars=int(get("GUARDRAILS_CHUNK_MAX_CHARS", d.chunk_max_chars)),
         context_chars=int(get("GUARDRAILS_CONTEXT_CHARS", d.context_chars)),
@@ -116,4 +140,6 @@ def load() -> GuardrailsSettings:
         toxicity_thresholds=parse_thresholds(get("TOXICITY_THRESHOLDS", "")),
         toxicity_batch_max=int(get("TOXICITY_BATCH_MAX", d.toxicity_batch_max)),
         toxicity_batch_wait_ms=float(get("TOXICITY_BATCH_WAIT_MS", d.toxicity_batch_wait_ms)),
+        toxicity_hf_labels=parse_label_map(get("TOXICITY_HF_LABELS", "")),
+        toxicity_hf_activation=cast(Activation, activation),
     )

@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guardrails.checks import Checker, Verdict
 from guardrails.chunking import Chunk
+
+if TYPE_CHECKING:
+    from guardrails.conf import GuardrailsSettings
 
 Stage = Callable[[AsyncIterator[Any]], AsyncIterator[Any]]
 
@@ -120,3 +123,16 @@ def moderate(checker: Checker, context_chars: int) -> Stage:
                     pending.cancel()
 
     return stage
+
+
+# merge: replaced by the events branch
+def moderation(config: GuardrailsSettings, checker: Checker) -> list[Stage]:
+    """Tokens → sentence chunks → every check → the hold/release policy: the stages a live
+    reply takes (``chat/turns.py``), also used by the evaluation commands."""
+    from guardrails import chunking, policy  # merge: temporary (policy imports this module)
+
+    return [
+        chunking.sentences(max_chars=config.chunk_max_chars),
+        moderate(checker, context_chars=config.context_chars),
+        policy.apply(policy.PolicyConfig.from_value(config.on_fail)),
+    ]

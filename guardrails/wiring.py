@@ -81,6 +81,8 @@ def get_scorer() -> toxicity.ToxicityScorer:
                 config_dir=cfg.toxicity_config_dir,
                 fallback=cfg.toxicity_fallback,
                 device=cfg.toxicity_device,
+                hf_labels=cfg.toxicity_hf_labels,
+                hf_activation=cfg.toxicity_hf_activation,
             )
             _scorer = toxicity.ToxicityScorer(
                 classifier, max_batch=cfg.toxicity_batch_max, max_wait_s=cfg.toxicity_batch_wait_ms / 1000

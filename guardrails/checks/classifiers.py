@@ -2,6 +2,9 @@
 
 Order of preference (``load_classifier``):
 
+0. ``TOXICITY_MODEL=hf:/path``: any local Hugging Face text-classification model (a folder with
+   config, tokenizer and weights, e.g. a small distilled toxicity model), labels renamed by
+   ``TOXICITY_HF_LABELS``, scores by sigmoid or softmax (``TOXICITY_HF_ACTIVATION``). Offline.
 1. ``TOXICITY_CHECKPOINT``: a local Detoxify ``.ckpt`` (``{"config", "state_dict"}``) with
    ``TOXICITY_CONFIG_DIR``, a local Hugging Face folder holding the base model's config and
    tokenizer files. Nothing touches the network.
@@ -20,6 +23,7 @@ and rewrite that one field to the local folder, so the hub name never reaches th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import re
 import socket
@@ -27,7 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +183,113 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(saved)
 
 
+# --- Any local Hugging Face text-classification model --------------------------------------
+
+HF_PREFIX = "hf:"
+Activation = Literal["auto", "sigmoid", "softmax"]
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def hf_label_name(raw: str, mapping: Mapping[str, str]) -> str:
+    """Our name for a model's label: ``mapping`` (by the model's own name, any case) first, then
+    Detoxify's renames (``toxic`` → ``toxicity``), else the name lower-cased with ``_``."""
+    for key, value in mapping.items():
+        if key.lower() == raw.lower():
+            return value
+    name = re.sub(r"[\s-]+", "_", raw.strip().lower())
+    return _DETOXIFY_RENAMES.get(name, name)
+
+
+class HFTextClassifier:
+    """A ``AutoModelForSequenceClassification`` scoring whole texts, batched with padding.
+
+    Scores are per label of the model, renamed (:func:`hf_label_name`); a label renamed to
+    ``""`` is dropped. ``activation``: ``sigmoid`` (independent labels, like Detoxify),
+    ``softmax`` (one class of several, e.g. ``neutral``/``toxic``), or ``auto``: sigmoid for a
+    ``multi_label_classification`` model or a single output, softmax otherwise.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        info: ModelInfo,
+        *,
+        labels: Mapping[str, str] | None = None,
+        activation: Activation = "auto",
+        device: str = "cpu",
+    ) -> None:
+        import torch
+
+        self._torch = torch
+        self.device = device
+        self.model = model.eval().to(device)
+        self.tokenizer = tokenizer
+        self.info = info
+        config = model.config
+        if activation == "auto":
+            multi = config.problem_type == "multi_label_classification" or config.num_labels == 1
+            activation = "sigmoid" if multi else "softmax"
+        if activation not in ("sigmoid", "softmax"):
+            raise ValueError(f"TOXICITY_HF_ACTIVATION={activation!r}: use auto, sigmoid or softmax")
+        self.activation = activation
+        id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
+        names = [hf_label_name(id2label.get(i, f"LABEL_{i}"), labels or {}) for i in range(config.num_labels)]
+        self.class_names = names
+        positions = getattr(config, "max_position_embeddings", 512) or 512
+        self.max_length = min(int(getattr(tokenizer, "model_max_length", 512) or 512), positions - 2, 512)
+
+    def predict(self, batch: Sequence[ToxicityInput]) -> list[dict[str, float]]:
+        torch = self._torch
+        texts = [item.text for item in batch]
+        with torch.inference_mode():
+            encoded = self.tokenizer(
+                texts, return_tensors="pt", truncation=True, padding=True, max_length=self.max_length
+            ).to(self.device)
+            logits = self.model(**encoded).logits
+            probabilities = torch.sigmoid(logits) if self.activation == "sigmoid" else torch.softmax(logits, dim=-1)
+            rows = probabilities.tolist()
+        return [{name: p for name, p in zip(self.class_names, row, strict=True) if name} for row in rows]
+
+
+def weights_digest(folder: Path) -> str:
+    """The first 12 hex digits of the sha256 of the folder's weight file(s): the model version."""
+    digest = hashlib.sha256()
+    found = False
+    for name in _WEIGHT_FILES:
+        path = folder / name
+        if path.is_file():
+            found = True
+            with path.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+    if not found:
+        raise FileNotFoundError(f"{folder} has no {' or '.join(_WEIGHT_FILES)}")
+    return digest.hexdigest()[:12]
+
+
+def hf_from_folder(
+    folder: str | Path,
+    *,
+    labels: Mapping[str, str] | None = None,
+    activation: Activation = "auto",
+    device: str = "cpu",
+) -> HFTextClassifier:
+    """Load a local text-classification model; never touches the network."""
+    import transformers
+
+    path = Path(folder)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"TOXICITY_MODEL=hf:{path}: no config.json there")
+    version = weights_digest(path)
+    transformers.utils.logging.disable_progress_bar()
+    with _offline(True):
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
+    info = ModelInfo(name=f"hf:{path.name}", version=version, source=f"folder {path}", fallback=False)
+    return HFTextClassifier(model, tokenizer, info, labels=labels, activation=activation, device=device)
+
+
 # --- Fallback: alt-profanity-check ------------------------------------------------------
 
 _WORD = re.compile(r"\S+")
@@ -246,31 +357,47 @@ def load_classifier(
     config_dir: str = "",
     fallback: str = "profanity_check",
     device: str = "cpu",
+    hf_labels: Mapping[str, str] | None = None,
+    hf_activation: Activation = "auto",
 ) -> ToxicityClassifier:
     """The best classifier this host can have (see the module docstring). Slow: call once."""
     from detoxify import detoxify as dx
 
-    if not checkpoint and model_type not in dx.MODEL_URLS:
-        raise ValueError(f"TOXICITY_MODEL={model_type!r} is not one of: {', '.join(dx.MODEL_URLS)}")
+    hf_folder = model_type.removeprefix(HF_PREFIX) if model_type.startswith(HF_PREFIX) else ""
+    if not checkpoint and not hf_folder and model_type not in dx.MODEL_URLS:
+        raise ValueError(
+            f"TOXICITY_MODEL={model_type!r} is not one of: {', '.join(dx.MODEL_URLS)} (or hf:/path/to/a/model)"
+        )
+    if hf_activation not in ("auto", "sigmoid", "softmax"):
+        raise ValueError(f"TOXICITY_HF_ACTIVATION={hf_activation!r}: use auto, sigmoid or softmax")
     try:
+        if hf_folder:
+            return hf_from_folder(hf_folder, labels=hf_labels, activation=hf_activation, device=device)
         if checkpoint:
             return detoxify_from_checkpoint(checkpoint, config_dir=config_dir or None, device=device)
         return detoxify_download(model_type, config_dir=config_dir or None, device=device)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
-    wanted = f"TOXICITY_CHECKPOINT={checkpoint}" if checkpoint else f"Detoxify '{model_type}'"
+    if hf_folder:
+        wanted = f"TOXICITY_MODEL={model_type}"
+    else:
+        wanted = f"TOXICITY_CHECKPOINT={checkpoint}" if checkpoint else f"Detoxify '{model_type}'"
     if fallback == "none":
         raise ToxicityModelUnavailable(
             f"Could not load {wanted} ({reason}) and TOXICITY_FALLBACK=none. Put a Detoxify .ckpt on this host "
             "and set TOXICITY_CHECKPOINT (plus TOXICITY_CONFIG_DIR, a folder with the base model's config and "
-            "tokenizer files), or give the host internet access, or set TOXICITY_FALLBACK=profanity_check."
+            "tokenizer files; `manage.py fetch_models` writes both), or set TOXICITY_MODEL=hf:/path to a local "
+            "Hugging Face text-classification model, or give the host internet access, or set "
+            "TOXICITY_FALLBACK=profanity_check."
         )
     classifier = ProfanityCheckClassifier(reason)
     bar = "!" * 78
     log.error(
         "\n%s\nTOXICITY FALLBACK ACTIVE: could not load %s (%s).\n"
         "Toxicity is scored by alt-profanity-check %s, a much weaker profanity-only model.\n"
-        "Set TOXICITY_CHECKPOINT and TOXICITY_CONFIG_DIR, or TOXICITY_FALLBACK=none to refuse to start.\n%s",
+        "It cannot catch threats, self-harm encouragement, harassment or hate without swear words (README).\n"
+        "Set TOXICITY_CHECKPOINT and TOXICITY_CONFIG_DIR (manage.py fetch_models), or TOXICITY_MODEL=hf:/path,\n"
+        "or TOXICITY_FALLBACK=none to refuse to start.\n%s",
         bar,
         wanted,
         reason,

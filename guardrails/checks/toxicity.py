@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Protocol
 
 from guardrails.checks import Verdict
 from guardrails.checks.batcher import MicroBatcher
 from guardrails.checks.classifiers import ModelInfo, ToxicityClassifier, ToxicityInput
+
+# Where the evaluation collects every window's scores (passing ones too) for its threshold
+# sweep: a list set in the task that streams one text; the checks it starts inherit it.
+SCORE_LOG: ContextVar[list[dict[str, float]] | None] = ContextVar("toxicity_score_log", default=None)
 
 
 class Scorer(Protocol):
@@ -55,6 +60,9 @@ class ToxicityChecker:
         if not text.strip():
             return []
         scores = await self.scorer.score(ToxicityInput(context + text, focus=len(context)))
+        log = SCORE_LOG.get()
+        if log is not None:
+            log.append(scores)
         info = self.scorer.info
         detail = {
             "model": info.name,
