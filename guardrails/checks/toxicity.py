@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from guardrails.checks import Verdict
 from guardrails.checks.batcher import MicroBatcher
 from guardrails.checks.classifiers import ModelInfo, ToxicityClassifier, ToxicityInput, load_classifier
+from guardrails.normalize import normalize
 
 
 class Scorer(Protocol):
@@ -39,8 +41,10 @@ class ToxicityScorer:
 class ToxicityChecker:
     """Fails a text when any label's score reaches its threshold.
 
-    The model reads context + text (so an insult split across chunks is seen whole); a failing
-    verdict's ``span`` is the new text (what would be withheld) and ``detail["window"]`` the
+    The model reads the text as written and, when it differs, its normalized view
+    (:func:`guardrails.normalize.normalize`: look-alikes, spacing, leetspeak... undone); a
+    label's score is the higher of the two. The model reads context + text (so an insult split
+    across chunks is seen whole); a failing verdict's ``span`` is the new text (what would be withheld) and ``detail["window"]`` the
     whole span the model read. Labels without a threshold are reported in ``detail["scores"]``
     only.
     """
@@ -54,15 +58,26 @@ class ToxicityChecker:
     async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
         if not text.strip():
             return []
-        scores = await self.scorer.score(ToxicityInput(context + text, focus=len(context)))
+        window = context + text
+        view = normalize(window)
+        inputs = [ToxicityInput(window, focus=len(context))]
+        if view.changed:
+            inputs.append(ToxicityInput(view.text, focus=view.position(len(context))))
+        raw, *normalized = await asyncio.gather(*(self.scorer.score(item) for item in inputs))
         info = self.scorer.info
-        detail = {
+        detail: dict[str, Any] = {
             "model": info.name,
             "model_version": info.version,
             "fallback": info.fallback,
             "window": [offset - len(context), offset + len(text)],
-            "scores": {label: round(score, 4) for label, score in scores.items()},
+            "scores": {label: round(score, 4) for label, score in raw.items()},
         }
+        scores = dict(raw)
+        if normalized:
+            detail["normalized_text"] = view.text
+            detail["normalized_scores"] = {label: round(score, 4) for label, score in normalized[0].items()}
+            for label, score in normalized[0].items():
+                scores[label] = max(score, scores.get(label, 0.0))
         verdicts = []
         for label, score in scores.items():
             threshold = self.thresholds.get(label)
