@@ -7,6 +7,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import regex
+
 from guardrails.checks import Verdict
 from guardrails.checks.batcher import MicroBatcher
 from guardrails.checks.classifiers import ModelInfo, ToxicityClassifier, ToxicityInput, load_classifier
@@ -38,14 +40,34 @@ class ToxicityScorer:
         self.batcher.close()
 
 
+# Words with a profane and an innocent sense, in the innocent one: names ("Dick's Sporting
+# Goods", "Dick Smith"), "sucks up/in" (vacuums, pumps), "asses the" (a common
+# misspelling of "assess"). Bag-of-words models such as the fallback cannot tell the senses
+# apart; masking them keeps "normalize, then score" from turning support vocabulary into holds.
+# Only these exact contexts: the word on its own, or in any other context, is still scored.
+_INNOCENT = regex.compile(
+    r"(?-i:\b(?:Dick|Cock|Hooker|Fanny|Willy|Butts?|Wang|Cox)(?=['\u2019]s\s+[A-Z]|\s+(?:[A-Z][a-z]|&)))"
+    r"|\bsuck(?:s|ed|ing)?(?=\s+(?:up|in|out|away)\b)"
+    r"|\basses(?=\s+(?:the|a|an|your|our|their|this|that|these|those|whether|how|if|what|each|all)\b)",
+    regex.IGNORECASE | regex.VERSION0,
+)
+
+
+def mask_innocent(text: str) -> str:
+    """``text`` with words in an innocent sense (see ``_INNOCENT``) replaced by ``x``es of the
+    same length, so offsets do not move."""
+    return _INNOCENT.sub(lambda m: "x" * len(m.group()), text)
+
+
 class ToxicityChecker:
     """Fails a text when any label's score reaches its threshold.
 
     The model reads the text as written and, when it differs, its normalized view
     (:func:`guardrails.normalize.normalize`: look-alikes, spacing, leetspeak... undone); a
-    label's score is the higher of the two. The model reads context + text (so an insult split
-    across chunks is seen whole); a failing verdict's ``span`` is the new text (what would be withheld) and ``detail["window"]`` the
-    whole span the model read. Labels without a threshold are reported in ``detail["scores"]``
+    label's score is the higher of the two. Words in an innocent sense (:func:`mask_innocent`)
+    are masked first in both views. The model reads context + text (so an insult split across
+    chunks is seen whole); a failing verdict's ``span`` is the new text (what would be
+    withheld) and ``detail["window"]`` the whole span the model read. Labels without a threshold are reported in ``detail["scores"]``
     only.
     """
 
@@ -60,9 +82,9 @@ class ToxicityChecker:
             return []
         window = context + text
         view = normalize(window)
-        inputs = [ToxicityInput(window, focus=len(context))]
+        inputs = [ToxicityInput(mask_innocent(window), focus=len(context))]
         if view.changed:
-            inputs.append(ToxicityInput(view.text, focus=view.position(len(context))))
+            inputs.append(ToxicityInput(mask_innocent(view.text), focus=view.position(len(context))))
         raw, *normalized = await asyncio.gather(*(self.scorer.score(item) for item in inputs))
         info = self.scorer.info
         detail: dict[str, Any] = {
