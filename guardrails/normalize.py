@@ -18,6 +18,10 @@ characters), ``f u c k`` / ``f.u.c.k`` (spaced out), ``sh1t`` / ``@ss`` (leetspe
 4. (``full`` only) a letter repeated three or more times collapsed to one (two for letters
    that English often doubles: ``e l o s``).
 
+The ``alt`` level is ``full`` read the other way where it had to guess: every repeat
+collapsed to one letter ("ssssshit" → "shit"), and a spaced run starting with a lone "a" or
+"I" keeps that word apart ("a m o r o n" → "a moron"). The toxicity check scores both.
+
 The ``light`` level (step 1 only) is for detectors that read punctuation and digits (links,
 phone numbers, e-mail addresses), which leetspeak mapping would corrupt.
 
@@ -40,7 +44,7 @@ from typing import Literal
 
 from confusable_homoglyphs import confusables
 
-Level = Literal["light", "full"]
+Level = Literal["light", "full", "alt"]
 
 # Invisible in running text although not in category Cf: fillers that render as blank space
 # of zero or letter width, and the combining grapheme joiner.
@@ -130,6 +134,16 @@ def _look_alike(char: str) -> str:
     """The ASCII letter or digit ``char`` imitates (Unicode confusables), else ``char``."""
     if not char.isalnum():
         return char
+    # Lower-case Greek and Cyrillic letters are listed against small capitals ("\u03c4" against
+    # "\u1d1b"); their capitals are listed against Latin capitals: fold through those.
+    for probe, lower in ((char, False), (char.upper(), char.islower())):
+        found = _ascii_confusable(probe) if len(probe) == 1 else None
+        if found:
+            return found.lower() if lower else found
+    return char
+
+
+def _ascii_confusable(char: str) -> str | None:
     candidates = [h["c"] for h in confusables.confusables_data.get(char, ()) if len(h["c"]) == 1]
     ascii_alnum = [c for c in candidates if c.isascii() and c.isalnum()]
     letters = [c for c in ascii_alnum if c.isalpha()]
@@ -137,7 +151,7 @@ def _look_alike(char: str) -> str:
         if pool:
             same_case = [c for c in pool if c.islower() == char.islower()]
             return (same_case or pool)[0]
-    return char
+    return None
 
 
 def _is_leet_word(word: str) -> bool:
@@ -147,8 +161,8 @@ def _is_leet_word(word: str) -> bool:
         return False
     if re.search(r"\d{3}", word) or _ORDINARY_ALNUM.fullmatch(word.rstrip("!")):
         return False
-    # "$" before a digit is a price ("US$15"), "!" at the end is punctuation.
-    return not re.search(r"\$\d", word)
+    # "$" before a number that ends the word is a price ("US$15"); "!" at the end is punctuation.
+    return not re.search(r"\$\d+$", word.rstrip("!"))
 
 
 class _Builder:
@@ -178,7 +192,7 @@ def _step_unicode(original: str) -> _Builder:
     return _Builder(chars, starts, ends)
 
 
-def _step_spaced(b: _Builder) -> None:
+def _step_spaced(b: _Builder, *, alt: bool) -> None:
     text = b.text()
     drop: set[int] = set()
     for m in _SPACED.finditer(text):
@@ -186,7 +200,11 @@ def _step_spaced(b: _Builder) -> None:
         members = [ch for ch in run if ch not in _SEPARATOR]
         if sum(ch.isalpha() for ch in members) < 2:
             continue
-        drop.update(m.start() + k for k, ch in enumerate(run) if ch in _SEPARATOR)
+        first = 0
+        if alt and members[0].lower() in "ai" and len(members) >= 4 and run[1] == " ":
+            # "a m o r o n": the article stands apart in the alternative reading.
+            first = run.index(members[1], 1)
+        drop.update(m.start() + k for k, ch in enumerate(run) if ch in _SEPARATOR and k >= first)
     if drop:
         b.rebuild(
             [(c, s, e) for k, (c, s, e) in enumerate(zip(b.chars, b.starts, b.ends, strict=True)) if k not in drop]
@@ -205,7 +223,7 @@ def _step_leet(b: _Builder) -> None:
                 b.chars[m.start() + k] = _LEET[ch]
 
 
-def _step_repeats(b: _Builder) -> None:
+def _step_repeats(b: _Builder, *, alt: bool) -> None:
     text = b.text()
     if not _REPEAT.search(text):
         return
@@ -215,7 +233,7 @@ def _step_repeats(b: _Builder) -> None:
         keep.extend(
             zip(b.chars[cursor : m.start()], b.starts[cursor : m.start()], b.ends[cursor : m.start()], strict=True)
         )
-        n = 2 if m.group(1).lower() in _DOUBLED_LETTERS else 1
+        n = 2 if m.group(1).lower() in _DOUBLED_LETTERS and not alt else 1
         first, last = m.start(), m.end() - 1
         # The kept letters together cover the whole run: the first from its start, the
         # last to the run's end.
@@ -244,10 +262,10 @@ def normalize(text: str, level: Level = "full") -> Normalized:
         identity = tuple(range(len(text)))
         return Normalized(text, text, identity, tuple(i + 1 for i in identity))
     b = _step_unicode(text)
-    if level == "full":
-        _step_spaced(b)
+    if level != "light":
+        _step_spaced(b, alt=level == "alt")
         _step_leet(b)
-        _step_repeats(b)
+        _step_repeats(b, alt=level == "alt")
     return Normalized(text, b.text(), tuple(b.starts), tuple(b.ends))
 
 

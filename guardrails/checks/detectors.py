@@ -237,7 +237,7 @@ _KEYWORD = re.compile(
 _IDENTIFIER = re.compile(
     r"\b(?:order|orders|id|ids|tracking|sku|invoice|inv|reference|ref|confirmation|case|ticket|account|acct|"
     r"transaction|txn|serial|model|item|part|po|rma|claim|booking|awb|waybill|receipt|membership|policy|shipment|"
-    r"consignment|parcel|package|complaint|upc|isbn|imei|asin|barcode|voucher|coupon|pnr|utr|upi)"
+    r"consignment|parcel|package|complaint|request|return|rma|upc|isbn|imei|asin|barcode|voucher|coupon|pnr|utr|upi)"
     r"(?:\s+(?:id|no|number|numbers|nos|is|was|are|ref|code|details?))*\s*[:#.]?\s*$",
     re.IGNORECASE,
 )

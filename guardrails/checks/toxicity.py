@@ -12,7 +12,7 @@ import regex
 from guardrails.checks import Verdict
 from guardrails.checks.batcher import MicroBatcher
 from guardrails.checks.classifiers import ModelInfo, ToxicityClassifier, ToxicityInput, load_classifier
-from guardrails.normalize import normalize
+from guardrails.normalize import Normalized, normalize
 
 
 class Scorer(Protocol):
@@ -81,10 +81,13 @@ class ToxicityChecker:
         if not text.strip():
             return []
         window = context + text
-        view = normalize(window)
         inputs = [ToxicityInput(mask_innocent(window), focus=len(context))]
-        if view.changed:
-            inputs.append(ToxicityInput(mask_innocent(view.text), focus=view.position(len(context))))
+        views: dict[str, Normalized] = {}
+        for level in ("full", "alt"):
+            view = normalize(window, level)  # type: ignore[arg-type]
+            if view.changed and all(view.text != seen.text for seen in views.values()):
+                views[level] = view
+                inputs.append(ToxicityInput(mask_innocent(view.text), focus=view.position(len(context))))
         raw, *normalized = await asyncio.gather(*(self.scorer.score(item) for item in inputs))
         info = self.scorer.info
         detail: dict[str, Any] = {
@@ -95,10 +98,12 @@ class ToxicityChecker:
             "scores": {label: round(score, 4) for label, score in raw.items()},
         }
         scores = dict(raw)
-        if normalized:
-            detail["normalized_text"] = view.text
-            detail["normalized_scores"] = {label: round(score, 4) for label, score in normalized[0].items()}
-            for label, score in normalized[0].items():
+        for (level, view), view_scores in zip(views.items(), normalized, strict=True):
+            detail.setdefault("normalized", {})[level] = {
+                "text": view.text,
+                "scores": {label: round(score, 4) for label, score in view_scores.items()},
+            }
+            for label, score in view_scores.items():
                 scores[label] = max(score, scores.get(label, 0.0))
         verdicts = []
         for label, score in scores.items():
