@@ -22,7 +22,8 @@ Boundary = Literal["sentence", "newline", "cap", "end"]
 # checks, and a boundary there would release its first letters before the word is seen whole.
 # A newline always ends a chunk.
 _BOUNDARY = re.compile(
-    r"(?<![\s.*_\-][A-Za-z])(?<![\s.*_\-][A-Za-z] )(?<!^[A-Za-z])(?<!^[A-Za-z] )[.!?…]+[\"'\u201d\u2019)\]]*(?:\r?\n|[ \t\f\v])|\r?\n"
+    r"(?<![\s.*_\-][A-Za-z])(?<![\s.*_\-][A-Za-z] )(?<!^[A-Za-z])(?<!^[A-Za-z] )"
+    r"[.!?…]+[\"'\u201d\u2019)\]]*(?:\r?\n|[ \t\f\v])|\r?\n"
 )
 
 

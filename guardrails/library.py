@@ -187,13 +187,15 @@ SEED_V1: tuple[dict[str, Any], ...] = (
 
 # A commitment inside a condition ("If the return is approved, you will receive a refund") or
 # after a negation/hedge in the same clause ("I don't think you'll receive a refund") is not
-# one. Variable-length look-behind: the `regex` module allows it.
+# one. Variable-length look-behind (the `regex` module allows it), placed after a rule's first
+# word so that it runs only where a match can start, not at every position of the text.
+_AND_REST = _AND[len("(?:i|we)") :]
 _FREE = (
     r"(?<!\b(?:if|once|when|whenever|after|as\s+soon\s+as|provided|assuming|unless|in\s+case|should|upon|until|"
-    r"whether|before|only\s+if|so\s+that)\b[^.!?\n]{0,90})"
+    r"whether|before|only\s+if|so\s+that)\b[^.!?\n]{0,120})"
     r"(?<!\b(?:not|never|no|n['\u2019]t|unlikely|doubt|cannot|unable\s+to|impossible)\b[^.!?\n,;]{0,25})"
 )
-_MONEY = r"(?:[$€£₹]\s?\d[\d,.]*|(?:rs\.?|inr|usd|eur|gbp)\s?\d[\d,.]*|\d[\d,.]*\s?(?:dollars|euros|pounds|rupees))"
+_MONEY = r"(?:[$€£₹]\s?\d[\d,.]*|\b(?:rs\.?|inr|usd|eur|gbp)\s?\d[\d,.]*|\b\d[\d,.]*\s?(?:dollars|euros|pounds|rupees))"
 _GOODS = (
     r"(?:refund|credit|store\s+credit|compensation|reimbursement|voucher|gift\s+card|discount|coupon|cashback|"
     r"goodwill\s+(?:credit|gesture)|money\s+back|" + _MONEY + r")"
@@ -268,31 +270,31 @@ SEED_V2: tuple[dict[str, Any], ...] = (
         "name": "refund-or-credit-granted",
         "kind": "regex",
         "expression": (
-            _FREE
-            + r"\b"
-            + _AND
+            r"\b(?:i|we)"
+            + _FREE
+            + _AND_REST
             + r"(?:issued|processed|approved|granted|applied|initiated|sent|credited|added|arranged|put\s+through|"
             r"authori[sz]ed|released|reimbursed|reversed|deposited|transferred|refunded|returned|waived)\b"
             r"[^.!?\n]{0,50}?(?:\b" + _GOODS + r"s?\b|" + _MONEY + r"|\bthe\s+(?:charge|fee|amount|payment)\b)"
-            r"|"
+            r"|\b(?:i|we)"
             + _FREE
-            + r"\b(?:i|we)(?:['\u2019]ve|\s+have)\s+(?:just\s+|already\s+)?(?:refunded|reimbursed|credited)\b"
-            r"|"
+            + r"(?:['\u2019]ve|\s+have)\s+(?:just\s+|already\s+)?(?:refunded|reimbursed|credited)\b"
+            r"|\byou"
             + _FREE
-            + r"\byou(?:['\u2019]ll|\s+will|\s+should|\s+are\s+going\s+to)\s+(?:now\s+|soon\s+|shortly\s+)?"
+            + r"(?:['\u2019]ll|\s+will|\s+should|\s+are\s+going\s+to)\s+(?:now\s+|soon\s+|shortly\s+)?"
             r"(?:receive|get|see|be\s+(?:given|issued|sent|refunded|credited|reimbursed|compensated))\b"
             r"(?:\s+(?:a|an|your|the|back))?(?:\s+(?:full|partial|complete))?(?:\s+" + _GOODS + r"s?\b)?"
             r"(?<=refunded|credited|reimbursed|compensated|refund|refunds|credit|credits|compensation|reimbursement|"
             r"voucher|card|discount|coupon|cashback|back|\d)"
-            r"|"
+            r"|\b(?:your|the|a)\s+(?:full\s+|partial\s+)?(?:refund|credit|compensation|reimbursement|money|"
+            r"payment|funds)"
             + _FREE
-            + r"\b(?:your|the|a)\s+(?:full\s+|partial\s+)?(?:refund|credit|compensation|reimbursement|money|"
-            r"payment|funds)(?:\s+of\s+\S+)?\s+(?:has\s+been|have\s+been|was|is\s+being|is\s+now|is|are|will\s+be)\s+"
+            + r"(?:\s+of\s+\S+)?\s+(?:has\s+been|have\s+been|was|is\s+being|is\s+now|is|are|will\s+be)\s+"
             r"(?:processed|issued|approved|granted|sent|credited|initiated|refunded|released|reversed|transferred|"
             r"on\s+(?:its|their|the)\s+way(?:\s+back)?|heading\s+back|being\s+processed)\b"
-            r"|" + _FREE + _MONEY + r"\s+(?:has\s+been|have\s+been|was|is\s+being|will\s+be)\s+"
+            r"|" + _MONEY + _FREE + r"\s+(?:has\s+been|have\s+been|was|is\s+being|will\s+be)\s+"
             r"(?:credited|refunded|returned|deposited|added|transferred|sent|reversed)\b"
-            r"|" + _FREE + r"\b(?:i|we)(?:['\u2019]ll|\s+will|\s+am\s+going\s+to|['\u2019]m\s+going\s+to)\s+"
+            r"|\b(?:i|we)" + _FREE + r"(?:['\u2019]ll|\s+will|\s+am\s+going\s+to|['\u2019]m\s+going\s+to)\s+"
             r"(?:issue|process|approve|grant|give|send|credit|refund|initiate|arrange|reimburse)\s+(?:you\s+)?"
             r"(?:(?:a|an|the|your)\s+)?(?:full\s+|partial\s+)?(?:" + _GOODS + r"|you\b|your\s+(?:account|card))"
         ),
@@ -324,9 +326,9 @@ SEED_V2: tuple[dict[str, Any], ...] = (
         "name": "guarantee",
         "kind": "regex",
         "expression": (
-            _FREE + r"\b(?:i|we)\s+(?:can\s+)?(?:personally\s+|fully\s+|absolutely\s+)?(?:guarantee|promise)\b"
-            r"|" + _FREE + r"\b(?:is|are|it['\u2019]s)\s+(?:100%\s+)?guaranteed\s+to\b|\b100%\s+guaranteed\b"
-            r"|" + _FREE + r"\bguaranteed\s+(?:delivery|approval|results?|refund)\b"
+            r"\b(?:i|we)" + _FREE + r"\s+(?:can\s+)?(?:personally\s+|fully\s+|absolutely\s+)?(?:guarantee|promise)\b"
+            r"|\b(?:is|are|it['\u2019]s)" + _FREE + r"\s+(?:100%\s+)?guaranteed\s+to\b|\b100%\s+guaranteed\b"
+            r"|\bguaranteed" + _FREE + r"\s+(?:delivery|approval|results?|refund)\b"
         ),
         "severity": "hold",
         "applies_to": "output",
@@ -346,10 +348,16 @@ SEED_V2: tuple[dict[str, Any], ...] = (
         "name": "account-action-claimed",
         "kind": "regex",
         "expression": (
-            _FREE + r"\b" + _AND + r"(?:processed|cancell?ed|updated|changed|reset|deleted|removed|upgraded|"
+            r"\b(?:i|we)"
+            + _FREE
+            + _AND_REST
+            + r"(?:processed|cancell?ed|updated|changed|reset|deleted|removed|upgraded|"
             r"downgraded|reactivated|closed|modified|booked|rescheduled|unlocked|escalated|expedited|waived|extended|"
             r"replaced|reversed)\s+(?:your|the|this)\b"
-            r"|" + _FREE + r"\b" + _AND + r"(?:placed|arranged|scheduled|dispatched|shipped|sent|reshipped|ordered)\s+"
+            r"|\b(?:i|we)"
+            + _FREE
+            + _AND_REST
+            + r"(?:placed|arranged|scheduled|dispatched|shipped|sent|reshipped|ordered)\s+"
             r"(?:you\s+)?(?:a|an|your|the)\s+(?:new\s+|free\s+)?(?:replacement|reshipment|exchange|pick-?up|new\s+order)\b"
         ),
         "severity": "hold",

@@ -144,7 +144,7 @@ def _look_alike(char: str) -> str:
 
 
 def _ascii_confusable(char: str) -> str | None:
-    candidates = [h["c"] for h in confusables.confusables_data.get(char, ()) if len(h["c"]) == 1]
+    candidates: list[str] = [str(h["c"]) for h in confusables.confusables_data.get(char, ()) if len(h["c"]) == 1]
     ascii_alnum = [c for c in candidates if c.isascii() and c.isalnum()]
     letters = [c for c in ascii_alnum if c.isalpha()]
     for pool in (letters, ascii_alnum):

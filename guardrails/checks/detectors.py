@@ -79,6 +79,7 @@ _SPELLED_DOMAIN = re.compile(
     r"(?P<tld>[a-z]{2,24}))\b(?:/[^\s<>\"'`]*)?",
     re.IGNORECASE,
 )
+_SPELLED_HINT = re.compile(r"\bdot\b|[\[({]\s*(?:\.|dot)", re.IGNORECASE)
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{2,5})?(?:/[^\s<>\"'`]*)?(?![\w.]\w)")
 _TRAILING = ".,;:!?)]}'\"\u2019\u201d"
 _VERSION_WORD = re.compile(r"\b(?:version|ver|v|build|release|firmware|update|os|ios|android)\.?\s*$", re.IGNORECASE)
@@ -158,6 +159,8 @@ def _links(text: str) -> Iterator[tuple[int, int, str, str]]:
         start, end = m.start(), trim(m.start(), m.end())
         if _is_domain(m.group("host"), m.group("tld")) and free(start, end):
             yield start, end, text[start:end], m.group("host").lower()
+    if not _SPELLED_HINT.search(text):
+        return
     for m in _SPELLED_DOMAIN.finditer(text):
         if "." in m.group("host") and not re.search(_DOT, m.group("host"), re.IGNORECASE):
             continue  # a plain domain: judged above

@@ -12,7 +12,7 @@ import regex
 from guardrails.checks import Verdict
 from guardrails.checks.batcher import MicroBatcher
 from guardrails.checks.classifiers import ModelInfo, ToxicityClassifier, ToxicityInput, load_classifier
-from guardrails.normalize import Normalized, normalize
+from guardrails.normalize import Level, Normalized, normalize
 
 
 class Scorer(Protocol):
@@ -56,7 +56,7 @@ _INNOCENT = regex.compile(
 def mask_innocent(text: str) -> str:
     """``text`` with words in an innocent sense (see ``_INNOCENT``) replaced by ``x``es of the
     same length, so offsets do not move."""
-    return _INNOCENT.sub(lambda m: "x" * len(m.group()), text)
+    return str(_INNOCENT.sub(lambda m: "x" * len(m.group()), text))
 
 
 class ToxicityChecker:
@@ -67,8 +67,8 @@ class ToxicityChecker:
     label's score is the higher of the two. Words in an innocent sense (:func:`mask_innocent`)
     are masked first in both views. The model reads context + text (so an insult split across
     chunks is seen whole); a failing verdict's ``span`` is the new text (what would be
-    withheld) and ``detail["window"]`` the whole span the model read. Labels without a threshold are reported in ``detail["scores"]``
-    only.
+    withheld) and ``detail["window"]`` the whole span the model read. Labels without a
+    threshold are reported in ``detail["scores"]`` only.
     """
 
     name = "toxicity"
@@ -83,8 +83,9 @@ class ToxicityChecker:
         window = context + text
         inputs = [ToxicityInput(mask_innocent(window), focus=len(context))]
         views: dict[str, Normalized] = {}
-        for level in ("full", "alt"):
-            view = normalize(window, level)  # type: ignore[arg-type]
+        levels: tuple[Level, ...] = ("full", "alt")
+        for level in levels:
+            view = normalize(window, level)
             if view.changed and all(view.text != seen.text for seen in views.values()):
                 views[level] = view
                 inputs.append(ToxicityInput(mask_innocent(view.text), focus=view.position(len(context))))
@@ -98,8 +99,8 @@ class ToxicityChecker:
             "scores": {label: round(score, 4) for label, score in raw.items()},
         }
         scores = dict(raw)
-        for (level, view), view_scores in zip(views.items(), normalized, strict=True):
-            detail.setdefault("normalized", {})[level] = {
+        for (name, view), view_scores in zip(views.items(), normalized, strict=True):
+            detail.setdefault("normalized", {})[name] = {
                 "text": view.text,
                 "scores": {label: round(score, 4) for label, score in view_scores.items()},
             }

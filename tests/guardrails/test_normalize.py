@@ -82,7 +82,9 @@ def test_mapped_spans_lie_in_the_original_and_cover_the_disguised_word(
     view = normalize(text, level)
     # The map is monotonic, non-empty per character and within the original.
     assert all(0 <= s < e <= len(text) for s, e in zip(view.starts, view.ends, strict=True))
-    assert all(s1 < s2 and e1 <= e2 for (s1, e1), (s2, e2) in itertools.pairwise(zip(view.starts, view.ends)))
+    assert all(
+        s1 < s2 and e1 <= e2 for (s1, e1), (s2, e2) in itertools.pairwise(zip(view.starts, view.ends, strict=True))
+    )
     # Any normalized span maps inside the original.
     for a in range(0, len(view.text) + 1, 3):
         s, e = view.span(a, a + 5)
