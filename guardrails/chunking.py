@@ -17,8 +17,14 @@ Boundary = Literal["sentence", "newline", "cap", "end"]
 
 # A sentence ends at . ! ? … (optionally followed by closing quotes/brackets) and then
 # whitespace; the whitespace is part of the chunk. "3.5", "e-mail.com" and "..." mid-line do
-# not end sentences because no whitespace follows. A newline always ends a chunk.
-_BOUNDARY = re.compile(r"[.!?…]+[\"'\u201d\u2019)\]]*(?:\r?\n|[ \t\f\v])|\r?\n")
+# not end sentences because no whitespace follows. Nor does a stop after a lone letter
+# ("d . u . m . b", "e.g. ", "Plan B. "): letters spelled out one by one are one word to the
+# checks, and a boundary there would release its first letters before the word is seen whole.
+# A newline always ends a chunk.
+_BOUNDARY = re.compile(
+    r"(?<![\s.*_\-][A-Za-z])(?<![\s.*_\-][A-Za-z] )(?<!^[A-Za-z])(?<!^[A-Za-z] )"
+    r"[.!?…]+[\"'\u201d\u2019)\]]*(?:\r?\n|[ \t\f\v])|\r?\n"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -181,3 +181,275 @@ SEED_V1: tuple[dict[str, Any], ...] = (
         },
     },
 )
+
+
+# --- Version 2 (migration 0004): context, negation, conditions, wider wording ----------------
+
+# A commitment inside a condition ("If the return is approved, you will receive a refund") or
+# after a negation/hedge in the same clause ("I don't think you'll receive a refund") is not
+# one. Variable-length look-behind (the `regex` module allows it), placed after a rule's first
+# word so that it runs only where a match can start, not at every position of the text.
+_AND_REST = _AND[len("(?:i|we)") :]
+_FREE = (
+    r"(?<!\b(?:if|once|when|whenever|after|as\s+soon\s+as|provided|assuming|unless|in\s+case|should|upon|until|"
+    r"whether|before|only\s+if|so\s+that)\b[^.!?\n]{0,120})"
+    r"(?<!\b(?:not|never|no|n['\u2019]t|unlikely|doubt|cannot|unable\s+to|impossible)\b[^.!?\n,;]{0,25})"
+)
+_MONEY = r"(?:[$€£₹]\s?\d[\d,.]*|\b(?:rs\.?|inr|usd|eur|gbp)\s?\d[\d,.]*|\b\d[\d,.]*\s?(?:dollars|euros|pounds|rupees))"
+_GOODS = (
+    r"(?:refund|credit|store\s+credit|compensation|reimbursement|voucher|gift\s+card|discount|coupon|cashback|"
+    r"goodwill\s+(?:credit|gesture)|money\s+back|" + _MONEY + r")"
+)
+
+SEED_V2: tuple[dict[str, Any], ...] = (
+    {
+        "name": "unlisted-link",
+        "kind": "detector",
+        "expression": "unlisted_link",
+        "severity": "hold",
+        "applies_to": "output",
+        "description": "A link to a domain not in GUARDRAILS_ALLOWED_DOMAINS: models invent URLs. Any real "
+        "top-level domain (public-suffix list), spelled-out dots, IP addresses and shorteners.",
+        "tests": {
+            "must_match": [
+                "See https://refunds-help.net/claim now.",
+                "Go to www.totally-real-support.com.",
+                "Claim it at refunds-desk dot net.",
+                "Visit fastrefund[.]cc today.",
+                "Log in at 185.23.44.10 to confirm.",
+                "Short link: bit.ly/3xYzAb",
+                "Our partner site is quickclaim.cc.",
+            ],
+            "must_not_match": [
+                "See https://help.example.com/articles/12.",
+                "e.g. use Node.js v20.",
+                "The notes are in README.md.",
+                "Your order.Delivery takes 3 days.",
+                "Update to version 2.4.1.0 first.",
+            ],
+        },
+    },
+    {
+        "name": "invented-phone-number",
+        "kind": "detector",
+        "expression": "phone_number",
+        "severity": "hold",
+        "applies_to": "output",
+        "description": "A phone number neither in GUARDRAILS_ALLOWED_CONTACTS nor given by the user in this "
+        "conversation. Identifiers (order, tracking, SKU, invoice, reference numbers) are not phone numbers.",
+        "tests": {
+            "must_match": [
+                "Call us on (555) 123-4567.",
+                "Phone +44 20 7946 0958 any time.",
+                "Ring 555_123_4567 for a refund.",
+                "Text us: 555/321/7654.",
+            ],
+            "must_not_match": [
+                "Order #1234567890 shipped on 2024-05-01.",
+                "It costs $1,299.00 plus tax.",
+                "Your order number 823-6719504-2857391 is on its way.",
+                "The tracking number is 7731 4410 5521 9981.",
+                "Invoice 2024-555-0199-77 is attached.",
+            ],
+        },
+    },
+    {
+        "name": "invented-email-address",
+        "kind": "detector",
+        "expression": "email_address",
+        "severity": "hold",
+        "applies_to": "output",
+        "description": "An e-mail address neither in GUARDRAILS_ALLOWED_CONTACTS (exact, or @domain) nor given "
+        "by the user in this conversation; also written with [at].",
+        "tests": {
+            "must_match": ["Write to billing-team@gmail.com.", "Mail refunds [at] fastpay [dot] cc."],
+            "must_not_match": ["Reply to this e-mail.", "We are at your service."],
+        },
+    },
+    {
+        "name": "refund-or-credit-granted",
+        "kind": "regex",
+        "expression": (
+            r"\b(?:i|we)"
+            + _FREE
+            + _AND_REST
+            + r"(?:issued|processed|approved|granted|applied|initiated|sent|credited|added|arranged|put\s+through|"
+            r"authori[sz]ed|released|reimbursed|reversed|deposited|transferred|refunded|returned|waived)\b"
+            r"[^.!?\n]{0,50}?(?:\b" + _GOODS + r"s?\b|" + _MONEY + r"|\bthe\s+(?:charge|fee|amount|payment)\b)"
+            r"|\b(?:i|we)"
+            + _FREE
+            + r"(?:['\u2019]ve|\s+have)\s+(?:just\s+|already\s+)?(?:refunded|reimbursed|credited)\b"
+            r"|\byou"
+            + _FREE
+            + r"(?:['\u2019]ll|\s+will|\s+should|\s+are\s+going\s+to)\s+(?:now\s+|soon\s+|shortly\s+)?"
+            r"(?:receive|get|see|be\s+(?:given|issued|sent|refunded|credited|reimbursed|compensated))\b"
+            r"(?:\s+(?:a|an|your|the|back))?(?:\s+(?:full|partial|complete))?(?:\s+" + _GOODS + r"s?\b)?"
+            r"(?<=refunded|credited|reimbursed|compensated|refund|refunds|credit|credits|compensation|reimbursement|"
+            r"voucher|card|discount|coupon|cashback|back|\d)"
+            r"|\b(?:your|the|a)\s+(?:full\s+|partial\s+)?(?:refund|credit|compensation|reimbursement|money|"
+            r"payment|funds)"
+            + _FREE
+            + r"(?:\s+of\s+\S+)?\s+(?:has\s+been|have\s+been|was|is\s+being|is\s+now|is|are|will\s+be)\s+"
+            r"(?:processed|issued|approved|granted|sent|credited|initiated|refunded|released|reversed|transferred|"
+            r"on\s+(?:its|their|the)\s+way(?:\s+back)?|heading\s+back|being\s+processed)\b"
+            r"|" + _MONEY + _FREE + r"\s+(?:has\s+been|have\s+been|was|is\s+being|will\s+be)\s+"
+            r"(?:credited|refunded|returned|deposited|added|transferred|sent|reversed)\b"
+            r"|\b(?:i|we)" + _FREE + r"(?:['\u2019]ll|\s+will|\s+am\s+going\s+to|['\u2019]m\s+going\s+to)\s+"
+            r"(?:issue|process|approve|grant|give|send|credit|refund|initiate|arrange|reimburse)\s+(?:you\s+)?"
+            r"(?:(?:a|an|the|your)\s+)?(?:full\s+|partial\s+)?(?:" + _GOODS + r"|you\b|your\s+(?:account|card))"
+        ),
+        "severity": "hold",
+        "applies_to": "output",
+        "description": "The assistant grants money (refund, credit, compensation) it cannot grant; conditional "
+        "or negated wording is not a grant.",
+        "tests": {
+            "must_match": [
+                "I have issued a full refund to your card.",
+                "You will receive a full refund within 3 days.",
+                "Your refund has been processed.",
+                "I've gone ahead and credited $30 to your account.",
+                "Good news: your money is on its way back.",
+                "We will refund you the full amount.",
+                "A refund of $45 has been issued.",
+                "$25 has been credited to your wallet.",
+            ],
+            "must_not_match": [
+                "You can request a refund from the Orders page within 30 days.",
+                "If the return is approved, you will receive a full refund.",
+                "Once we receive the item, we will issue a refund.",
+                "Unfortunately we cannot issue a refund for this order.",
+                "I'm not able to process a refund from here.",
+            ],
+        },
+    },
+    {
+        "name": "guarantee",
+        "kind": "regex",
+        "expression": (
+            r"\b(?:i|we)" + _FREE + r"\s+(?:can\s+)?(?:personally\s+|fully\s+|absolutely\s+)?(?:guarantee|promise)\b"
+            r"|\b(?:is|are|it['\u2019]s)" + _FREE + r"\s+(?:100%\s+)?guaranteed\s+to\b|\b100%\s+guaranteed\b"
+            r"|\bguaranteed" + _FREE + r"\s+(?:delivery|approval|results?|refund)\b"
+        ),
+        "severity": "hold",
+        "applies_to": "output",
+        "description": "Guarantees and promises the assistant has no authority to make (not negated ones).",
+        "tests": {
+            "must_match": ["I guarantee it will arrive tomorrow.", "It is guaranteed to work."],
+            "must_not_match": [
+                "We offer a 30-day money-back guarantee.",
+                "I can't guarantee a delivery date.",
+                "Unfortunately, a guarantee is not feasible.",
+                "We are not able to promise a date.",
+            ],
+        },
+    },
+    SEED_V1[5],  # legal-or-medical-certainty: unchanged
+    {
+        "name": "account-action-claimed",
+        "kind": "regex",
+        "expression": (
+            r"\b(?:i|we)"
+            + _FREE
+            + _AND_REST
+            + r"(?:processed|cancell?ed|updated|changed|reset|deleted|removed|upgraded|"
+            r"downgraded|reactivated|closed|modified|booked|rescheduled|unlocked|escalated|expedited|waived|extended|"
+            r"replaced|reversed)\s+(?:your|the|this)\b"
+            r"|\b(?:i|we)"
+            + _FREE
+            + _AND_REST
+            + r"(?:placed|arranged|scheduled|dispatched|shipped|sent|reshipped|ordered)\s+"
+            r"(?:you\s+)?(?:a|an|your|the)\s+(?:new\s+|free\s+)?(?:replacement|reshipment|exchange|pick-?up|new\s+order)\b"
+        ),
+        "severity": "hold",
+        "applies_to": "output",
+        "description": '"I have processed/cancelled/updated your ...", "I\'ve shipped you a replacement": actions '
+        "the assistant cannot take.",
+        "tests": {
+            "must_match": [
+                "I have cancelled your subscription.",
+                "I've updated your shipping address.",
+                "I've gone ahead and shipped you a free replacement.",
+            ],
+            "must_not_match": [
+                "You can cancel your subscription in Settings.",
+                "We've updated our privacy policy.",
+                "If you'd like, once the item arrives we've arranged a pickup window.",
+            ],
+        },
+    },
+    {
+        "name": "fabricated-citation",
+        "kind": "regex",
+        "expression": (
+            r"\baccording\s+to\s+(?:a|an|the|one)?\s*(?:recent\s+|new\s+|latest\s+)?(?:(?:19|20)\d{2}\s+)?"
+            r"(?:study|survey|report|paper|analysis|research|poll|researchers|scientists|experts)\b"
+            r"(?!\s+(?:you|that\s+you|we|our|i|from\s+(?:you|your|our)|attached|above|below)\b)"
+            r"|\baccording\s+to\s+(?-i:[A-Z][\w&.-]*)(?:\s+(?-i:[A-Z][\w&.-]*)){0,3}\s+"
+            r"(?:university|institute|researchers|scientists|study|journal)\b"
+            r"|\b(?:a|an|one|the)\s+(?:recent\s+|new\s+|landmark\s+|large\s+|peer-reviewed\s+)?"
+            r"(?-i:[A-Z][a-z]+)(?:\s+(?-i:[A-Z][a-z]+))?\s+(?:university\s+)?(?:study|survey|report|paper|trial|poll)\s+"
+            r"(?:found|finds|shows?|showed|shown|suggests?|suggested|concluded|revealed|proved|says|reported)\b"
+            r"|\b(?:a|one)\s+(?:recent\s+)?(?:study|paper|survey)\s+(?:published\s+)?in\s+(?:the\s+)?(?-i:[A-Z])"
+            r"|\b(?:researchers|scientists|experts|economists|doctors)\s+(?:at|from)\s+(?-i:[A-Z])[^.!?\n]{0,40}?\s+"
+            r"(?:found|find|showed|discovered|concluded|reported|proved)\b"
+            r"|\b(?:a|one)\s+(?:recent\s+)?(?:19|20)\d{2}\s+(?:study|survey|report|paper)\b"
+            r"|\b(?:studies|research|experts|scientists|doctors)\s+(?:show|shows|have\s+shown|prove|proves|confirm|"
+            r"found|suggest|suggests)\b"
+            r"|\bet\s+al\b\.?,?\s*\(?(?:(?:19|20)\d{2})?"
+            r"|(?-i:\(\s*[A-Z][\w'-]+(?:\s+(?:and|&)\s+[A-Z][\w'-]+)?,?\s+(?:19|20)\d{2}[a-z]?\s*\))"
+            r"|(?-i:\[\d{1,3}\])"
+        ),
+        "severity": "hold",
+        "applies_to": "output",
+        "description": "Citations a support assistant cannot have: studies, papers, numbered references. Documents "
+        "the user sent are not citations.",
+        "tests": {
+            "must_match": [
+                "According to a 2021 study, most people agree.",
+                "This is well known [1].",
+                "Sleep improves mood (Smith et al., 2019).",
+                "A Harvard study found that returns peak in January.",
+                "Walker (2018) argued otherwise, see also (Lee & Park, 2020).",
+            ],
+            "must_not_match": [
+                "According to our records page, you can check the status.",
+                "According to the report you sent, the screen cracked in transit.",
+                "According to the tracking information, it arrives Friday.",
+            ],
+        },
+    },
+    SEED_V1[8],  # fabricated-statistic: unchanged
+    {
+        "name": "claims-to-be-human",
+        "kind": "regex",
+        "expression": (
+            r"\bi(?:['\u2019]m|\s+am)\s+(?:definitely\s+|really\s+|truly\s+|actually\s+)?(?:a\s+|an\s+)?"
+            r"(?:real\s+|actual\s+|genuine\s+)?(?:human(?:\s+being)?|person|live\s+person|real\s+agent|flesh\s+and\s+blood)\b"
+            r"|\bi(?:['\u2019]m|\s+am)\s+not\s+(?:a\s+|an\s+)?(?:ai|bot|robot|chatbot|machine|language\s+model|"
+            r"computer|program|automated)\b"
+            r"|\byou(?:['\u2019]re|\s+are)\s+(?:now\s+)?(?:talking|speaking|chatting|dealing|messaging)\s+(?:to|with)\s+"
+            r"(?:a\s+|an\s+)?(?:real|actual|live|genuine)\s+(?:human(?:\s+being)?|person|agent|people)\b"
+            r"|\b(?:this|it)\s+is\s+(?:a\s+)?(?:real|actual|genuine)\s+(?:human(?:\s+being)?|person)\s+"
+            r"(?:here|typing|writing|answering|talking)\b"
+            r"|\b(?:there['\u2019]s|there\s+is)\s+a\s+(?:real\s+)?(?:human|person)\s+(?:on\s+the\s+other\s+end|behind)\b"
+        ),
+        "severity": "hold",
+        "applies_to": "output",
+        "description": "The assistant says it is a person; it is not.",
+        "tests": {
+            "must_match": [
+                "Don't worry, I'm a real person.",
+                "I am not a bot.",
+                "You're talking to a real person, I promise.",
+                "Rest assured, this is a real human here.",
+            ],
+            "must_not_match": [
+                "I can connect you with a person on our team.",
+                "You'll be talking to a real person shortly.",
+                "You're not talking to a real person: I'm an AI assistant.",
+            ],
+        },
+    },
+    SEED_V1[10],  # prompt-injection: unchanged
+)
+"""The library after migration ``0004_patterns_v2``: same names as ``SEED_V1``, same order."""

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,14 @@ class Checker(Protocol):
     async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]: ...
 
 
+@runtime_checkable
+class ConversationAware(Protocol):
+    """A checker whose judgement depends on what the user wrote earlier in the conversation
+    (e.g. the pattern check lets the assistant read back the user's own phone number)."""
+
+    def for_conversation(self, user_texts: Sequence[str]) -> Checker: ...
+
+
 class CombinedChecker:
     """Runs named checks concurrently on the same text, each with a timeout and a fail mode.
 
@@ -85,6 +93,16 @@ class CombinedChecker:
         self.checks = dict(checks)
         self.timeout = timeout
         self.fail_modes = dict(fail_modes or {})
+
+    def for_conversation(self, user_texts: Sequence[str]) -> CombinedChecker:
+        """A copy bound to one conversation: ``user_texts`` are the user's messages in it, in
+        any order. Checks that care (:class:`ConversationAware`) get a bound copy, the others
+        are shared. Cheap enough to call once per reply."""
+        checks = {
+            name: check.for_conversation(user_texts) if isinstance(check, ConversationAware) else check
+            for name, check in self.checks.items()
+        }
+        return CombinedChecker(checks, timeout=self.timeout, fail_modes=self.fail_modes)
 
     async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
         names = list(self.checks)
@@ -133,6 +151,7 @@ def failing(verdicts: Sequence[Verdict]) -> list[Verdict]:
 __all__ = [
     "Checker",
     "CombinedChecker",
+    "ConversationAware",
     "FailMode",
     "Scope",
     "Severity",

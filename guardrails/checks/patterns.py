@@ -8,16 +8,17 @@ effect on the next check without a restart.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal
 
 import regex
 
 from guardrails.checks import Scope, Severity, Verdict
 from guardrails.checks.detectors import DETECTORS, DetectorConfig, Found
+from guardrails.normalize import normalize
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +55,17 @@ class PatternTimeout(RuntimeError):
     """A regular expression ran past ``GUARDRAILS_REGEX_TIMEOUT`` (catastrophic backtracking)."""
 
 
-Finder = Callable[[str], Iterable[Found]]
+Finder = Callable[[str, DetectorConfig], Iterable[Found]]
 
 
-def compile_rule(rule: PatternRule, detectors: DetectorConfig, *, timeout: float | None = 0.25) -> Finder:
-    """A function finding the rule's matches in a text. Raises ``ValueError`` for a bad rule."""
+def compile_rule(rule: PatternRule, *, timeout: float | None = 0.25) -> Finder:
+    """A function finding the rule's matches in one view of a text (see :func:`find_in`).
+    Raises ``ValueError`` for a bad rule."""
     if rule.kind == "detector":
         detector = DETECTORS.get(rule.expression)
         if detector is None:
             raise ValueError(f"unknown detector {rule.expression!r}; known: {', '.join(sorted(DETECTORS))}")
-        return partial(detector, cfg=detectors)
+        return detector
     if rule.kind != "regex":
         raise ValueError(f"unknown kind {rule.kind!r}")
     try:
@@ -71,7 +73,7 @@ def compile_rule(rule: PatternRule, detectors: DetectorConfig, *, timeout: float
     except regex.error as exc:
         raise ValueError(f"invalid regular expression: {exc}") from None
 
-    def find(text: str) -> Iterator[Found]:
+    def find(text: str, cfg: DetectorConfig) -> Iterator[Found]:
         # The timeout bounds a pathological staff-written regex; the combined checker turns
         # the error into an "error" verdict (fail closed by default).
         try:
@@ -84,25 +86,58 @@ def compile_rule(rule: PatternRule, detectors: DetectorConfig, *, timeout: float
     return find
 
 
+def find_in(find: Finder, kind: Kind, text: str, cfg: DetectorConfig) -> list[Found]:
+    """Matches of a compiled rule in ``text`` as the check reads it: the raw text and its
+    normalized view (:mod:`guardrails.normalize`), spans in ``text``.
+
+    Regular expressions (phrases) read the ``full`` view, detectors (links, numbers,
+    addresses: punctuation and digits matter) the ``light`` one. A match in the normalized
+    view is mapped back to the characters it came from, and dropped when it overlaps a raw
+    match of the same rule (the raw span is what a reviewer expects to see).
+    """
+    found = list(find(text, cfg))
+    view = normalize(text, "light" if kind == "detector" else "full")
+    if view.changed:
+        for start, end, extra in find(view.text, cfg):
+            a, b = view.span(start, end)
+            if a < b and not any(s < b and a < e for s, e, _ in found):
+                found.append((a, b, {**extra, "normalized": True}))
+    return found
+
+
 def example_failures(
     rule: PatternRule, must_match: Sequence[str], must_not_match: Sequence[str], detectors: DetectorConfig
 ) -> list[str]:
     """Problems with a rule: it does not compile, or one of its examples disagrees with it."""
     try:
-        find = compile_rule(rule, detectors, timeout=1.0)
+        find = compile_rule(rule, timeout=1.0)
     except ValueError as exc:
         return [str(exc)]
-    problems = [f"does not match its example {text!r}" for text in must_match if not any(find(text))]
-    problems += [f"matches its counter-example {text!r}" for text in must_not_match if any(find(text))]
+    problems = [
+        f"does not match its example {text!r}" for text in must_match if not find_in(find, rule.kind, text, detectors)
+    ]
+    problems += [
+        f"matches its counter-example {text!r}" for text in must_not_match if find_in(find, rule.kind, text, detectors)
+    ]
     return problems
+
+
+class _Compiled:
+    """Compiled rules, shared by a checker and its conversation-bound copies."""
+
+    def __init__(self) -> None:
+        self.stamp: Hashable = object()
+        self.active: list[tuple[PatternRule, Finder]] = []
+        self.cache: dict[tuple[Any, ...], Finder] = {}
 
 
 class PatternsChecker:
     """Reports every match of an enabled rule that ends inside the new text.
 
-    Matches lying wholly in the context were judged with the chunk they belong to; a match that
-    starts in the context and ends in the text (a phrase split across chunks) is reported now,
-    with its full absolute span.
+    Each rule reads the raw text and its normalized view (:func:`find_in`); spans are in the
+    raw text. Matches lying wholly in the context were judged with the chunk they belong to; a
+    match that starts in the context and ends in the text (a phrase split across chunks) is
+    reported now, with its full absolute span.
     """
 
     name = "patterns"
@@ -119,9 +154,14 @@ class PatternsChecker:
         self.scope = scope
         self.detectors = detectors or DetectorConfig()
         self.regex_timeout = regex_timeout
-        self._stamp: Hashable = object()
-        self._active: list[tuple[PatternRule, Finder]] = []
-        self._cache: dict[tuple[Any, ...], Finder] = {}
+        self._compiled_rules = _Compiled()
+
+    def for_conversation(self, user_texts: Sequence[str]) -> PatternsChecker:
+        """A copy that lets the assistant read back contact details found in ``user_texts``
+        (the user's own messages in this conversation). Cheap: compiled rules are shared."""
+        bound = copy.copy(self)
+        bound.detectors = self.detectors.with_user_texts(user_texts)
+        return bound
 
     async def rules(self) -> PatternRules:
         if isinstance(self._source, PatternRules):
@@ -134,7 +174,7 @@ class PatternsChecker:
         base = offset - len(context)
         verdicts = []
         for rule, find in active:
-            for start, end, extra in find(window):
+            for start, end, extra in find_in(find, rule.kind, window, self.detectors):
                 if end <= len(context):
                     continue
                 verdicts.append(
@@ -151,25 +191,26 @@ class PatternsChecker:
         return verdicts
 
     def _compiled(self, rules: PatternRules) -> list[tuple[PatternRule, Finder]]:
-        if rules.stamp == self._stamp:
-            return self._active
+        state = self._compiled_rules
+        if rules.stamp == state.stamp:
+            return state.active
         cache: dict[tuple[Any, ...], Finder] = {}
         active = []
         for rule in rules.rules:
             if rule.applies_to not in (self.scope, "both"):
                 continue
             key = (rule.id, rule.name, rule.version, rule.kind, rule.expression)
-            find = self._cache.get(key)
+            find = state.cache.get(key)
             if find is None:
                 try:
-                    find = compile_rule(rule, self.detectors, timeout=self.regex_timeout)
+                    find = compile_rule(rule, timeout=self.regex_timeout)
                 except ValueError as exc:
                     # Saving validates rules, so this is a row written around the admin.
                     log.error("pattern %r (id %s) skipped: %s", rule.name, rule.id, exc)
                     continue
             cache[key] = find
             active.append((rule, find))
-        self._cache, self._active, self._stamp = cache, active, rules.stamp
+        state.cache, state.active, state.stamp = cache, active, rules.stamp
         return active
 
 

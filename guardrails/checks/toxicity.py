@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Protocol
+from typing import Any, Protocol
+
+import regex
 
 from guardrails.checks import Verdict
 from guardrails.checks.batcher import MicroBatcher
 from guardrails.checks.classifiers import ModelInfo, ToxicityClassifier, ToxicityInput
+from guardrails.normalize import Level, Normalized, normalize
 
 # Where the evaluation collects every window's scores (passing ones too) for its threshold
 # sweep: a list set in the task that streams one text; the checks it starts inherit it.
@@ -41,13 +45,35 @@ class ToxicityScorer:
         self.batcher.close()
 
 
+# Words with a profane and an innocent sense, in the innocent one: names ("Dick's Sporting
+# Goods", "Dick Smith"), "sucks up/in" (vacuums, pumps), "asses the" (a common
+# misspelling of "assess"). Bag-of-words models such as the fallback cannot tell the senses
+# apart; masking them keeps "normalize, then score" from turning support vocabulary into holds.
+# Only these exact contexts: the word on its own, or in any other context, is still scored.
+_INNOCENT = regex.compile(
+    r"(?-i:\b(?:Dick|Cock|Hooker|Fanny|Willy|Butts?|Wang|Cox)(?=['\u2019]s\s+[A-Z]|\s+(?:[A-Z][a-z]|&)))"
+    r"|\bsuck(?:s|ed|ing)?(?=\s+(?:up|in|out|away)\b)"
+    r"|\basses(?=\s+(?:the|a|an|your|our|their|this|that|these|those|whether|how|if|what|each|all)\b)",
+    regex.IGNORECASE | regex.VERSION0,
+)
+
+
+def mask_innocent(text: str) -> str:
+    """``text`` with words in an innocent sense (see ``_INNOCENT``) replaced by ``x``es of the
+    same length, so offsets do not move."""
+    return str(_INNOCENT.sub(lambda m: "x" * len(m.group()), text))
+
+
 class ToxicityChecker:
     """Fails a text when any label's score reaches its threshold.
 
-    The model reads context + text (so an insult split across chunks is seen whole); a failing
-    verdict's ``span`` is the new text (what would be withheld) and ``detail["window"]`` the
-    whole span the model read. Labels without a threshold are reported in ``detail["scores"]``
-    only.
+    The model reads the text as written and, when it differs, its normalized view
+    (:func:`guardrails.normalize.normalize`: look-alikes, spacing, leetspeak... undone); a
+    label's score is the higher of the two. Words in an innocent sense (:func:`mask_innocent`)
+    are masked first in both views. The model reads context + text (so an insult split across
+    chunks is seen whole); a failing verdict's ``span`` is the new text (what would be
+    withheld) and ``detail["window"]`` the whole span the model read. Labels without a
+    threshold are reported in ``detail["scores"]`` only.
     """
 
     name = "toxicity"
@@ -59,18 +85,35 @@ class ToxicityChecker:
     async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
         if not text.strip():
             return []
-        scores = await self.scorer.score(ToxicityInput(context + text, focus=len(context)))
-        log = SCORE_LOG.get()
-        if log is not None:
-            log.append(scores)
+        window = context + text
+        inputs = [ToxicityInput(mask_innocent(window), focus=len(context))]
+        views: dict[str, Normalized] = {}
+        levels: tuple[Level, ...] = ("full", "alt")
+        for level in levels:
+            view = normalize(window, level)
+            if view.changed and all(view.text != seen.text for seen in views.values()):
+                views[level] = view
+                inputs.append(ToxicityInput(mask_innocent(view.text), focus=view.position(len(context))))
+        raw, *normalized = await asyncio.gather(*(self.scorer.score(item) for item in inputs))
         info = self.scorer.info
-        detail = {
+        detail: dict[str, Any] = {
             "model": info.name,
             "model_version": info.version,
             "fallback": info.fallback,
             "window": [offset - len(context), offset + len(text)],
-            "scores": {label: round(score, 4) for label, score in scores.items()},
+            "scores": {label: round(score, 4) for label, score in raw.items()},
         }
+        scores = dict(raw)
+        for (name, view), view_scores in zip(views.items(), normalized, strict=True):
+            detail.setdefault("normalized", {})[name] = {
+                "text": view.text,
+                "scores": {label: round(score, 4) for label, score in view_scores.items()},
+            }
+            for label, score in view_scores.items():
+                scores[label] = max(score, scores.get(label, 0.0))
+        log = SCORE_LOG.get()
+        if log is not None:
+            log.append(scores)
         verdicts = []
         for label, score in scores.items():
             threshold = self.thresholds.get(label)

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from guardrails import selectors, services
 from guardrails.checks import Verdict
 from guardrails.checks.patterns import PatternsChecker
-from guardrails.library import SEED_V1
+from guardrails.library import SEED_V2
 from guardrails.models import ModerationEvent, Pattern
 from tests.guardrails.conftest import DETECTORS
 
@@ -27,8 +27,12 @@ def forget_cached_rules() -> Iterator[None]:
 
 @pytest.mark.django_db
 def test_the_default_library_is_seeded_and_valid() -> None:
-    names = set(Pattern.objects.values_list("name", flat=True))
-    assert {row["name"] for row in SEED_V1} <= names
+    rows = {p.name: p for p in Pattern.objects.all()}
+    assert {row["name"] for row in SEED_V2} <= set(rows)
+    # Migration 0004 brought every seeded row to the current library.
+    assert {row["name"]: row["expression"] for row in SEED_V2} == {
+        row["name"]: rows[row["name"]].expression for row in SEED_V2
+    }
     for pattern in Pattern.objects.all():
         pattern.full_clean()  # every seeded rule compiles and passes its own examples
 
@@ -36,11 +40,11 @@ def test_the_default_library_is_seeded_and_valid() -> None:
 @pytest.mark.django_db
 def test_saving_validates_and_bumps_the_version() -> None:
     pattern = Pattern.objects.get(name="claims-to-be-human")
-    assert pattern.version == 1
+    seeded = pattern.version  # 2: migration 0004 updated the seeded row
     pattern.description = "edited"
     pattern.save()
     pattern.refresh_from_db()
-    assert pattern.version == 2
+    assert pattern.version == seeded + 1
 
     pattern.expression = "(unclosed"
     with pytest.raises(ValidationError, match="invalid regular expression"):
@@ -55,6 +59,7 @@ def test_saving_validates_and_bumps_the_version() -> None:
 @pytest.mark.django_db
 def test_the_admin_form_edits_a_pattern_and_rejects_a_broken_one(admin_client: Any) -> None:
     pattern = Pattern.objects.get(name="guarantee")
+    seeded = pattern.version
     url = f"/admin/guardrails/pattern/{pattern.pk}/change/"
     form = {
         "name": pattern.name,
@@ -70,13 +75,13 @@ def test_the_admin_form_edits_a_pattern_and_rejects_a_broken_one(admin_client: A
     response = admin_client.post(url, form)
     assert response.status_code == 302, response.content.decode()[:2000]
     pattern.refresh_from_db()
-    assert (pattern.expression, pattern.severity, pattern.version) == (r"\bpinky swear\b", "flag", 2)
+    assert (pattern.expression, pattern.severity, pattern.version) == (r"\bpinky swear\b", "flag", seeded + 1)
 
     response = admin_client.post(url, {**form, "tests": '{"must_match": ["no match here"]}'})
     assert response.status_code == 200
     assert "does not match its example" in response.content.decode()
     pattern.refresh_from_db()
-    assert pattern.version == 2
+    assert pattern.version == seeded + 1
 
 
 @pytest.mark.usefixtures("seeded_library")
@@ -164,7 +169,11 @@ def test_moderation_events_record_what_a_reviewer_needs(alice: Any) -> None:
         ("toxicity", "insult", "hold", 30, 50),
         ("patterns", "legal-or-medical-certainty", "flag", 60, 70),
     ]
-    assert (rows[0].pattern, rows[0].pattern_version, rows[0].detail["match"]) == (pattern, 1, "555-123-4567")
+    assert (rows[0].pattern, rows[0].pattern_version, rows[0].detail["match"]) == (
+        pattern,
+        pattern.version,
+        "555-123-4567",
+    )
     assert (rows[1].model_name, rows[1].model_version, rows[1].score) == (
         "detoxify:unbiased",
         "toxic_debiased-c7548aa0",

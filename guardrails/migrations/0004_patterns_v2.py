@@ -1,0 +1,56 @@
+"""Update the seeded pattern library to guardrails.library.SEED_V2 (context-aware rules).
+
+A row whose expression is still the seeded one (SEED_V1) gets the new expression, description
+and examples, and its version goes up, so the checker recompiles it and events record the new
+version; its severity and enabled flag (staff's choices) are kept. A row whose expression
+staff have edited is left alone: their rule wins. Missing rows are created.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import migrations
+
+from guardrails.library import SEED_V1, SEED_V2
+
+_FIELDS = ("kind", "expression", "severity", "applies_to", "description", "tests")
+
+
+def upgrade(apps: Any, schema_editor: Any) -> None:
+    Pattern = apps.get_model("guardrails", "Pattern")
+    old = {row["name"]: row for row in SEED_V1}
+    for row in SEED_V2:
+        pattern = Pattern.objects.filter(name=row["name"]).first()
+        if pattern is None:
+            Pattern.objects.create(name=row["name"], **{k: row[k] for k in _FIELDS})
+            continue
+        before = old.get(row["name"])
+        if before is None or pattern.expression != before["expression"] or pattern.kind != before["kind"]:
+            continue  # edited by staff: theirs
+        changed = [k for k in _FIELDS if getattr(pattern, k) != row[k] and k != "severity"]
+        if not changed:
+            continue
+        for k in changed:
+            setattr(pattern, k, row[k])
+        pattern.version += 1
+        pattern.save()
+
+
+def downgrade(apps: Any, schema_editor: Any) -> None:
+    Pattern = apps.get_model("guardrails", "Pattern")
+    new = {row["name"]: row for row in SEED_V2}
+    for row in SEED_V1:
+        pattern = Pattern.objects.filter(name=row["name"]).first()
+        if pattern is None or pattern.expression != new[row["name"]]["expression"]:
+            continue
+        for k in _FIELDS:
+            if k != "severity":
+                setattr(pattern, k, row[k])
+        pattern.version += 1
+        pattern.save()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("guardrails", "0003_review_items_audit")]
+    operations = [migrations.RunPython(upgrade, downgrade)]
