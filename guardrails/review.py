@@ -2,8 +2,8 @@
 
 Every function is keyword-only, typed and atomic, writes an audit entry for what it did, and
 tells the ``reviewers`` group after commit. A decision reaches the waiting user through
-``chat.services.reply_resolve`` (the reply's segments and a stored ``review_resolved`` event)
-and ``chat.realtime.publish_on_commit`` (live, on any process). Errors a caller can meet are
+``chat.services.reply_resolve`` (the reply's segments and a stored ``review_resolved`` event,
+published after commit, live on any process). Errors a caller can meet are
 ``ReviewError`` with an HTTP status and a plain message.
 """
 
@@ -21,7 +21,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Message
-from chat.realtime import publish_on_commit
 from chat.services import reply_resolve
 from guardrails.audit import audit_append
 from guardrails.models import AuditEntry, ModerationEvent, ReviewItem
@@ -246,11 +245,10 @@ def review_item_release(*, item_id: int, user: AbstractBaseUser) -> ReviewItem:
 
 
 def _resolve(item: ReviewItem, decision: str, text: str) -> str:
-    """Apply ``decision`` to the reply, publish ``review_resolved`` after commit; the shown text."""
+    """Apply ``decision`` to the reply (which publishes ``review_resolved`` after commit); the shown text."""
     if decision == ReviewItem.Decision.REJECT:
         text = settings.REVIEW_REJECT_TEXT
-    frame = reply_resolve(message_id=item.reply_id, decision=OUTCOME[ReviewItem.Decision(decision)], text=text)
-    publish_on_commit(frame)
+    reply_resolve(message_id=item.reply_id, decision=OUTCOME[ReviewItem.Decision(decision)], text=text)
     if decision == ReviewItem.Decision.APPROVE:
         reply = Message.objects.only("segments").get(pk=item.reply_id)
         return "".join(s["text"] for s in reply.segments if s.get("kind") == "held")
