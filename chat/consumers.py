@@ -138,7 +138,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_stored(self, message: dict[str, Any]) -> None:
         """A turn stored a batch (``events.STORED``): a gap this socket waits on may be readable."""
         follower = self.followers.get(message["conversation_id"])
-        if follower is not None and follower.waiting:
+        if follower is not None and follower.behind(message["seq"]):
             await self.replay(message["conversation_id"])
 
     # --- helpers -------------------------------------------------------------------------

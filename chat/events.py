@@ -270,7 +270,11 @@ class Follower:
         self.ahead = [f for f in ahead if f["seq"] > self.after_seq]
         return out
 
-    @property
-    def waiting(self) -> bool:
-        """Live events wait ahead of a gap: read the database when a batch is stored."""
-        return bool(self.ahead)
+    def behind(self, stored_seq: int) -> bool:
+        """Events up to ``stored_seq`` are now stored: is there any this socket has not sent?
+
+        True while live events wait ahead of a gap, and also for a socket that subscribed
+        after the last live event was published but before it was stored (nothing live
+        follows to reveal that gap).
+        """
+        return stored_seq > self.after_seq
