@@ -29,6 +29,12 @@ class StopRequested(Exception):
     """Raised inside a turn that saw its stop flag."""
 
 
+def _layer() -> Any:
+    default = get_channel_layer()
+    assert default is not None, "CHANNEL_LAYERS has no default layer"
+    return default
+
+
 def control_group(message_id: int) -> str:
     """The group a running turn listens on for ``stop`` from any process."""
     return f"chat.turn.{message_id}"
@@ -63,7 +69,7 @@ async def request_stop(message_id: int) -> None:
     if task is not None:
         _stop_here(message_id, task)
         return
-    await get_channel_layer().group_send(control_group(message_id), {"type": "turn.stop", "message_id": message_id})
+    await _layer().group_send(control_group(message_id), {"type": "turn.stop", "message_id": message_id})
 
 
 class ControlChannel:
@@ -79,7 +85,7 @@ class ControlChannel:
         self.task: asyncio.Task[None] | None = None
 
     async def join(self, message_id: int) -> None:
-        layer = get_channel_layer()
+        layer = _layer()
         if self.task is None or self.task.done() or self.layer is not layer:
             # The default prefix on purpose: channels-redis reads all of a process's channels with
             # that prefix through one shared list; another prefix would make this blocking read

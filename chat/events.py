@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import cast
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -48,6 +48,13 @@ STORED = "chat.stored"
 # --- Publication (the channel layer) ----------------------------------------------------
 
 
+def layer() -> BaseChannelLayer:
+    """The default channel layer (settings always configure one)."""
+    default = get_channel_layer()
+    assert default is not None, "CHANNEL_LAYERS has no default layer"
+    return default
+
+
 def conversation_group(conversation_id: int) -> str:
     """The group of every socket following a conversation, on any process."""
     return f"chat.conversation.{conversation_id}"
@@ -55,12 +62,12 @@ def conversation_group(conversation_id: int) -> str:
 
 async def publish(frame: EventFrame) -> None:
     """Send an event to every socket following its conversation, on any process."""
-    await get_channel_layer().group_send(conversation_group(frame["conversation_id"]), {"type": FRAME, "frame": frame})
+    await layer().group_send(conversation_group(frame["conversation_id"]), {"type": FRAME, "frame": frame})
 
 
 async def announce_stored(conversation_id: int, seq: int) -> None:
     """Tell the conversation's sockets that its events up to ``seq`` are stored."""
-    await get_channel_layer().group_send(
+    await layer().group_send(
         conversation_group(conversation_id), {"type": STORED, "conversation_id": conversation_id, "seq": seq}
     )
 
