@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from guardrails import chunking, pipeline, policy
+from guardrails import chunking, pipeline, policy, stages
 from guardrails.checks import CombinedChecker
 from guardrails.checks.classifiers import (
     ModelInfo,
@@ -84,12 +84,7 @@ class Run:
 async def moderated_stream(tokens: list[str], checker: Any, t0: float, run: Run) -> None:
     times: list[float] = []
     ends = list(itertools.accumulate(len(t) for t in tokens))
-    stream = pipeline.compose(
-        paced(tokens, t0, times),
-        chunking.sentences(max_chars=DEFAULTS.chunk_max_chars),
-        pipeline.moderate(checker, context_chars=DEFAULTS.context_chars),
-        policy.apply(policy.PolicyConfig()),
-    )
+    stream = stages.compose(paced(tokens, t0, times), *pipeline.moderation(DEFAULTS, checker))
     first = True
     async for item in stream:
         if isinstance(item, policy.Release | policy.Hold):

@@ -436,36 +436,6 @@ if _settings.REDIS_URL:
         }
     }
 """,
-    # The relay alone: every token is released as its own delta, no chunking and no checks.
-    # Not a product mode (nothing unchecked is ever shown); it isolates what the relay adds.
-    "no-moderation": """
-import os
-import sys
-
-sys.path.insert(0, os.getcwd())  # servers put the project on sys.path only after sitecustomize runs
-from chat import llm  # noqa: E402
-from guardrails import pipeline, policy  # noqa: E402
-from guardrails.chunking import Chunk  # noqa: E402
-
-sys.path.pop(0)
-
-
-def _compose(source, *stages):
-    async def released():
-        offset = 0
-        async for item in source:
-            if isinstance(item, llm.Token):
-                if item.text and not item.special:
-                    yield policy.Release(Chunk(offset, item.text, offset))
-                    offset += len(item.text)
-            else:
-                yield item
-
-    return released()
-
-
-pipeline.compose = _compose
-""",
 }
 
 
@@ -821,8 +791,9 @@ async def main_async(args: argparse.Namespace) -> None:
             "generator's own event-loop lag (ms)."
         )
         for mode, server, layer in itertools.product(args.modes, args.server, args.layer):
-            patches = (*args.patch, "no-moderation") if mode == "relay" else tuple(args.patch)
-            cfg = Config(server, layer, tuple(args.env), args.ws_deflate, patches)
+            # relay: the app's own switch releases every token unchecked (the relay alone).
+            env = (("GUARDRAILS_ENABLED", "false"), *args.env) if mode == "relay" else tuple(args.env)
+            cfg = Config(server, layer, env, args.ws_deflate, tuple(args.patch))
             try:
                 await run_config(cfg, args, tgi, tgi_port, tgi_url, workdir)
             except Exception as exc:  # a figure too: say it and go on with the next config
@@ -844,7 +815,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ramp", type=float, default=1.0, help="spread the N starts over this many seconds")
     p.add_argument("--server", default="uvicorn", help="uvicorn (as make run), daphne, or both (comma-separated)")
     p.add_argument("--modes", default="relay,product",
-                   help="relay: tokens pass straight through (no-moderation); product: moderated")  # fmt: skip
+                   help="relay: tokens shown unchecked (GUARDRAILS_ENABLED=false); product: moderated")  # fmt: skip
     p.add_argument("--layer", default="memory", help="memory, redis or both (comma-separated)")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="for --layer redis (flushed!)")
     p.add_argument("--env", action="append", default=[], metavar="K=V", help="extra environment for the app")

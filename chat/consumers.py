@@ -1,35 +1,27 @@
 """The chat WebSocket: transport only. Parses frames, calls services, relays events.
 
-Delivery guarantee: for every conversation a socket follows, frames go out in ``seq``
-order, each once. Live events come through the conversation's group; anything missed
-(events from before the subscription, or not yet stored) is read from the database.
+For every conversation a socket follows, events go out in ``seq`` order, each once: a
+:class:`chat.events.Follower` decides what to send; this module only moves frames (live ones
+from the conversation's group, missed ones read with :func:`chat.events.replay`). Domain
+errors of the services become ``error`` frames here.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import protocol, realtime, selectors, services, turns
+from chat import control, events, protocol, selectors, services, turns
+from chat.errors import Busy, ChatError, NotFound
 from chat.models import Message
-from chat.protocol import ErrorCode, ProtocolError
+from chat.protocol import ErrorCode, EventFrame, ProtocolError, ServerFrame
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Follow:
-    """Where a socket stands in one conversation's event stream."""
-
-    last_seq: int
-    # Live events that arrived ahead of a gap, waiting for the gap to be stored.
-    waiting: list[dict[str, Any]] = field(default_factory=list)
 
 
 class RateLimiter:
@@ -57,14 +49,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused with 403
             return
         self.user = user
-        self.follows: dict[int, Follow] = {}
+        self.followers: dict[int, events.Follower] = {}
         self.limiter = RateLimiter(settings.CHAT_RATE_LIMIT_PER_MINUTE)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         # Running turns carry on: they belong to the conversation, not to this socket.
-        for conversation_id in getattr(self, "follows", {}):
-            await self.channel_layer.group_discard(realtime.conversation_group(conversation_id), self.channel_name)
+        for conversation_id in getattr(self, "followers", {}):
+            await self.channel_layer.group_discard(events.conversation_group(conversation_id), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -82,9 +74,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             elif isinstance(frame, protocol.Subscribe):
                 await self.on_subscribe(frame)
             else:
-                await self.send_frame({"type": "pong"})
+                await self.send_frame(protocol.pong())
         except ProtocolError as exc:
             await self.send_frame(exc.frame())
+        except ChatError as exc:
+            code = _CODES.get(type(exc), ErrorCode.BAD_REQUEST)
+            await self.send_frame(protocol.error_frame(code, exc.detail, message_id=exc.message_id))
         except Exception:
             logger.exception("frame handling failed")
             await self.send_frame(protocol.error_frame(ErrorCode.INTERNAL, "Something went wrong; try again."))
@@ -106,7 +101,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(started)
             return
         await self.follow(turn.conversation_id, after_seq=started["seq"] - 1)
-        await realtime.publish(turn.conversation_id, started)
+        await events.publish(started)
         turns.start(turn)
 
     async def on_stop(self, frame: protocol.Stop) -> None:
@@ -115,7 +110,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ProtocolError(ErrorCode.NOT_FOUND, "No such reply.", message_id=frame.message_id)
         if message.status != Message.Status.STREAMING:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "That reply has already finished.", message_id=frame.message_id)
-        await turns.request_stop(frame.message_id)
+        await control.request_stop(frame.message_id)
 
     async def on_subscribe(self, frame: protocol.Subscribe) -> None:
         conversation = await database_sync_to_async(selectors.conversation_for_user)(
@@ -124,49 +119,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if conversation is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "No such conversation.")
         await self.follow(conversation.pk, after_seq=frame.after_seq, replace=True)
-        await self.catch_up(conversation.pk)
+        await self.replay(conversation.pk)
 
-    # --- events from the channel layer ---------------------------------------------------
+    # --- layer messages -------------------------------------------------------------------
 
-    async def chat_event(self, message: dict[str, Any]) -> None:
-        frame = message["frame"]
-        follow = self.follows.get(frame["conversation_id"])
-        if follow is None or frame["seq"] <= follow.last_seq:
+    async def chat_frame(self, message: dict[str, Any]) -> None:
+        """A live event of a followed conversation (``events.FRAME``)."""
+        frame = cast(EventFrame, message["frame"])
+        follower = self.followers.get(frame["conversation_id"])
+        if follower is None:
             return
-        if follow.waiting or frame["seq"] != follow.last_seq + 1:
-            follow.waiting.append(frame)
-            await self.catch_up(frame["conversation_id"])
-            return
-        follow.last_seq = frame["seq"]
-        await self.send_frame(frame)
+        send, read_gap = follower.live(frame)
+        for item in send:
+            await self.send_frame(item)
+        if read_gap:
+            await self.replay(frame["conversation_id"])
 
-    async def chat_flushed(self, message: dict[str, Any]) -> None:
-        follow = self.follows.get(message["conversation_id"])
-        if follow is not None and follow.waiting:
-            await self.catch_up(message["conversation_id"])
+    async def chat_stored(self, message: dict[str, Any]) -> None:
+        """A turn stored a batch (``events.STORED``): a gap this socket waits on may be readable."""
+        follower = self.followers.get(message["conversation_id"])
+        if follower is not None and follower.behind(message["seq"]):
+            await self.replay(message["conversation_id"])
 
     # --- helpers -------------------------------------------------------------------------
 
     async def follow(self, conversation_id: int, *, after_seq: int, replace: bool = False) -> None:
-        if conversation_id not in self.follows:
-            await self.channel_layer.group_add(realtime.conversation_group(conversation_id), self.channel_name)
+        if conversation_id not in self.followers:
+            await self.channel_layer.group_add(events.conversation_group(conversation_id), self.channel_name)
         elif not replace:
             return
-        self.follows[conversation_id] = Follow(last_seq=after_seq)
+        self.followers[conversation_id] = events.Follower(after_seq=after_seq)
 
-    async def catch_up(self, conversation_id: int) -> None:
-        """Send stored events after the socket's position, then any live ones now in order."""
-        follow = self.follows[conversation_id]
-        stored = await database_sync_to_async(selectors.events_after)(
-            conversation_id=conversation_id, after_seq=follow.last_seq
+    async def replay(self, conversation_id: int) -> None:
+        """Send stored events after the socket's cursor, then any live ones now in order."""
+        follower = self.followers[conversation_id]
+        stored = await database_sync_to_async(events.replay)(
+            conversation_id=conversation_id, after_seq=follower.after_seq
         )
-        ahead = sorted(follow.waiting, key=lambda f: f["seq"])
-        for frame in [*stored, *ahead]:
-            if frame["seq"] == follow.last_seq + 1:
-                follow.last_seq = frame["seq"]
-                await self.send_frame(frame)
-        # What is still ahead of a gap waits for the running turn's next flush.
-        follow.waiting = [f for f in ahead if f["seq"] > follow.last_seq]
+        for frame in follower.stored(stored):
+            await self.send_frame(frame)
 
-    async def send_frame(self, frame: dict[str, Any]) -> None:
+    async def send_frame(self, frame: ServerFrame) -> None:
         await self.send(text_data=protocol.dumps(frame))
+
+
+_CODES: dict[type[ChatError], str] = {NotFound: ErrorCode.NOT_FOUND, Busy: ErrorCode.BUSY}

@@ -6,11 +6,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from chat.segments import Segments
+
 
 class Conversation(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     title = models.CharField(max_length=200, blank=True)
-    # Highest event seq stored. While a turn runs, the turn owns the counter (see chat/turns.py).
+    # Highest event seq stored. While a turn runs, the turn owns the counter (see chat/events.py).
     last_seq = models.PositiveBigIntegerField(default=0)
     # Events raised while a turn ran (a review decision): the turn appends them when it ends.
     parked_events = models.JSONField(default=list, blank=True)
@@ -45,7 +47,7 @@ class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
     # Everything the model generated (held parts included, for reviewers); what the user
-    # sees is `segments`: [{"kind": "released"|"held", "text", "start", "reasons", "resolution"}].
+    # sees is `segments` (see chat/segments.py).
     text = models.TextField(blank=True)
     segments = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
@@ -77,16 +79,8 @@ class Message(models.Model):
         """What the user sees now: released text, held parts as placeholder or resolution."""
         if self.role == self.Role.USER:
             return self.text
-        parts = []
         # An assistant reply shows only checked segments: never fall back to the raw text.
-        for segment in self.segments:
-            if segment["kind"] == "released":
-                parts.append(segment["text"])
-            elif segment.get("resolution"):
-                parts.append(segment["resolution"]["text"])
-            else:
-                parts.append(settings.GUARDRAILS_PLACEHOLDER)
-        return "".join(parts)
+        return Segments.from_json(self.segments).shown_text(settings.GUARDRAILS_PLACEHOLDER)
 
 
 class Event(models.Model):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 VERSION = 1
 
@@ -36,7 +36,7 @@ class ProtocolError(Exception):
         self.detail = detail
         self.message_id = message_id
 
-    def frame(self) -> dict[str, Any]:
+    def frame(self) -> ErrorFrame:
         return error_frame(self.code, self.detail, message_id=self.message_id)
 
 
@@ -129,14 +129,176 @@ _KIND_NAMES = {str: "a string", int: "an integer"}
 
 
 # --- Server frames ----------------------------------------------------------------------
+# Every server frame is built here. Frames about a conversation carry ``conversation_id`` and
+# ``seq``; ``seq`` 0 means "not numbered yet" (``chat.events`` numbers it when it is stored).
 
 
-def error_frame(code: str, detail: str, *, message_id: int | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+class Reason(TypedDict):
+    """Why text was held or flagged: ``span`` is [start, end) in the reply's characters."""
+
+    check: str
+    label: str
+    score: float
+    span: list[int]
+
+
+class TurnStartedFrame(TypedDict):
+    type: Literal["turn_started"]
+    conversation_id: int
+    seq: int
+    user_message_id: int
+    message_id: int
+    user_text: str  # not in DESIGN §4's table: the owner's other sockets show the question too
+
+
+class DeltaFrame(TypedDict):
+    type: Literal["delta"]
+    conversation_id: int
+    seq: int
+    message_id: int
+    text: str
+
+
+class HeldFrame(TypedDict):
+    type: Literal["held"]
+    conversation_id: int
+    seq: int
+    message_id: int
+    segment: int
+    reasons: list[Reason]
+    placeholder: str
+
+
+class DoneFrame(TypedDict):
+    type: Literal["done"]
+    conversation_id: int
+    seq: int
+    message_id: int
+    status: str
+    finish_reason: str | None
+    usage: dict[str, int] | None
+    reason: NotRequired[str]  # refused only; not in DESIGN §4's table
+
+
+class ReviewResolvedFrame(TypedDict):
+    type: Literal["review_resolved"]
+    conversation_id: int
+    seq: int
+    message_id: int
+    decision: str
+    text: str
+    replaces: Literal["held", "reply"]  # not in DESIGN §4's table
+
+
+class ErrorFrame(TypedDict):
+    type: Literal["error"]
+    code: str
+    detail: str
+    message_id: NotRequired[int]
+    conversation_id: NotRequired[int]  # with seq: an error that ended a turn (a stored event)
+    seq: NotRequired[int]
+
+
+class PongFrame(TypedDict):
+    type: Literal["pong"]
+
+
+#: A frame about a conversation, numbered by ``seq`` (what is stored and replayed).
+EventFrame = TurnStartedFrame | DeltaFrame | HeldFrame | DoneFrame | ReviewResolvedFrame | ErrorFrame
+ServerFrame = EventFrame | PongFrame
+
+
+def turn_started(
+    conversation_id: int, seq: int, *, user_message_id: int, message_id: int, user_text: str
+) -> TurnStartedFrame:
+    return {
+        "type": "turn_started",
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "user_message_id": user_message_id,
+        "message_id": message_id,
+        "user_text": user_text,
+    }
+
+
+def delta(conversation_id: int, seq: int, *, message_id: int, text: str) -> DeltaFrame:
+    return {"type": "delta", "conversation_id": conversation_id, "seq": seq, "message_id": message_id, "text": text}
+
+
+def held(
+    conversation_id: int, seq: int, *, message_id: int, segment: int, reasons: list[Reason], placeholder: str
+) -> HeldFrame:
+    return {
+        "type": "held",
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "message_id": message_id,
+        "segment": segment,
+        "reasons": reasons,
+        "placeholder": placeholder,
+    }
+
+
+def done(
+    conversation_id: int,
+    seq: int,
+    *,
+    message_id: int,
+    status: str,
+    finish_reason: str | None,
+    usage: dict[str, int] | None,
+    reason: str | None = None,
+) -> DoneFrame:
+    frame: DoneFrame = {
+        "type": "done",
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "message_id": message_id,
+        "status": status,
+        "finish_reason": finish_reason,
+        "usage": usage,
+    }
+    if reason is not None:
+        frame["reason"] = reason
+    return frame
+
+
+def review_resolved(
+    conversation_id: int, seq: int, *, message_id: int, decision: str, text: str, replaces: Literal["held", "reply"]
+) -> ReviewResolvedFrame:
+    return {
+        "type": "review_resolved",
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "message_id": message_id,
+        "decision": decision,
+        "text": text,
+        "replaces": replaces,
+    }
+
+
+def error_frame(code: str, detail: str, *, message_id: int | None = None) -> ErrorFrame:
+    frame: ErrorFrame = {"type": "error", "code": code, "detail": detail}
     if message_id is not None:
         frame["message_id"] = message_id
     return frame
 
 
-def dumps(frame: dict[str, Any]) -> str:
+def turn_error(conversation_id: int, seq: int, *, code: str, detail: str, message_id: int) -> ErrorFrame:
+    """The ``error`` a failing turn sends before its ``done``: an event of the conversation."""
+    return {
+        "type": "error",
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "code": code,
+        "detail": detail,
+        "message_id": message_id,
+    }
+
+
+def pong() -> PongFrame:
+    return {"type": "pong"}
+
+
+def dumps(frame: ServerFrame) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))

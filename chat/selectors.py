@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from chat.models import Conversation, Event, Message
-
-if TYPE_CHECKING:
-    from chat.services import TurnStart
+from chat.models import Conversation, Event, Message, Rating
+from chat.protocol import TurnStartedFrame
+from chat.segments import Segments, ShownSegment
 
 
 def conversations_for_user(*, user: AbstractBaseUser) -> QuerySet[Conversation]:
@@ -24,12 +23,6 @@ def conversation_for_user(*, user: AbstractBaseUser, conversation_id: int) -> Co
 
 def message_for_user(*, user: AbstractBaseUser, message_id: int) -> Message | None:
     return Message.objects.select_related("conversation").filter(pk=message_id, conversation__owner=user).first()
-
-
-def events_after(*, conversation_id: int, after_seq: int, limit: int = 5000) -> list[dict[str, Any]]:
-    """Stored frames with ``seq > after_seq``, in order."""
-    rows = Event.objects.filter(conversation_id=conversation_id, seq__gt=after_seq).order_by("seq")[:limit]
-    return [row.payload for row in rows]
 
 
 def history_for_llm(*, conversation: Conversation) -> list[dict[str, str]]:
@@ -47,35 +40,21 @@ def history_for_llm(*, conversation: Conversation) -> list[dict[str, str]]:
     return history
 
 
-def turn_for_client_msg_id(*, user: AbstractBaseUser, client_msg_id: str) -> TurnStart | None:
-    """The turn a resent message already started, so the resend changes nothing."""
-    from chat.services import TurnStart
-
+def turn_started_for_client_msg_id(*, user: AbstractBaseUser, client_msg_id: str) -> TurnStartedFrame | None:
+    """The ``turn_started`` event of the turn a resent message already started, if any."""
     user_message = (
         Message.objects.select_related("conversation")
         .filter(conversation__owner=user, client_msg_id=client_msg_id, role=Message.Role.USER)
         .first()
     )
-    if user_message is None:
+    if user_message is None or not user_message.replies.exists():
         return None
-    reply = user_message.replies.order_by("id").first()
     started = (
         Event.objects.filter(conversation=user_message.conversation, type="turn_started")
         .filter(payload__user_message_id=user_message.pk)
         .first()
     )
-    if reply is None or started is None:
-        return None
-    return TurnStart(
-        conversation_id=user_message.conversation_id,
-        owner_id=user.pk,
-        user_message_id=user_message.pk,
-        message_id=reply.pk,
-        user_text=user_message.text,
-        history=[],
-        started_frame=started.payload,
-        duplicate=True,
-    )
+    return None if started is None else cast(TurnStartedFrame, started.payload)
 
 
 # --- Web UI snapshot (appended by the web-UI issue) --------------------------------------
@@ -90,40 +69,24 @@ def conversation_list_for_user(*, user: AbstractBaseUser, limit: int = 200) -> l
     ]
 
 
-def _shown_segments(message: Message) -> list[dict[str, Any]]:
+def _shown_segments(message: Message) -> list[ShownSegment]:
     """What the user may see of a message: released text, held parts as placeholder or resolution.
 
-    Never the held text itself. Mirrors ``Message.shown_text`` (including its fallback to
-    ``text`` for messages stored without segments, such as the user's own).
+    Never the held text itself. A message stored without segments (the user's own) is its text.
     """
-    shown: list[dict[str, Any]] = []
-    for segment in message.segments or [{"kind": "released", "text": message.text}]:
-        if segment.get("kind") == "released":
-            shown.append({"kind": "released", "text": segment.get("text", "")})
-            continue
-        resolution = segment.get("resolution") or None
-        shown.append(
-            {
-                "kind": "held",
-                "text": resolution.get("text", "") if resolution else "",
-                "placeholder": segment.get("placeholder") or settings.GUARDRAILS_PLACEHOLDER,
-                "resolved": bool(resolution),
-                "decision": resolution.get("decision") if resolution else None,
-            }
-        )
-    return shown
+    segments = Segments.from_json(message.segments or [{"kind": "released", "text": message.text}])
+    return segments.shown(settings.GUARDRAILS_PLACEHOLDER)
 
 
 def conversation_snapshot(*, user: AbstractBaseUser, conversation_id: int) -> dict[str, Any] | None:
-    """A conversation as the web UI first shows it, consistent with replay from ``resume_after``.
+    """A conversation as the web UI first shows it, consistent with replay from ``after_seq``.
 
     ``last_seq`` is read before the messages: anything stored after that read is replayed
     to the client, which ignores events for messages it already holds in a final state.
     A reply still streaming is sent without its text; the client rebuilds it from the
-    events after ``resume_after`` (which starts before that reply's ``turn_started``).
+    events after ``after_seq`` (which starts before that reply's ``turn_started``).
+    ``resume_after`` is the same cursor under its first name (clients read it).
     """
-    from chat.models import Rating
-
     conversation = conversation_for_user(user=user, conversation_id=conversation_id)
     if conversation is None:
         return None
@@ -133,7 +96,7 @@ def conversation_snapshot(*, user: AbstractBaseUser, conversation_id: int) -> di
         r.message_id: {"value": r.value, "comment": r.comment}
         for r in Rating.objects.filter(user=user, message__conversation=conversation)
     }
-    resume_after = last_seq
+    after_seq = last_seq
     out = []
     for message in messages:
         item: dict[str, Any] = {
@@ -155,7 +118,7 @@ def conversation_snapshot(*, user: AbstractBaseUser, conversation_id: int) -> di
                 .first()
             )
             if started is not None:
-                resume_after = min(resume_after, started - 1)
+                after_seq = min(after_seq, started - 1)
         else:
             item["segments"] = _shown_segments(message)
         out.append(item)
@@ -163,6 +126,7 @@ def conversation_snapshot(*, user: AbstractBaseUser, conversation_id: int) -> di
         "id": conversation.pk,
         "title": conversation.title or f"Conversation {conversation.pk}",
         "updated_at": conversation.updated_at,
-        "resume_after": resume_after,
+        "after_seq": after_seq,
+        "resume_after": after_seq,
         "messages": out,
     }

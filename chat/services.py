@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from chat import selectors
-from chat.models import ApiKey, Conversation, Event, Message, Rating
-from chat.protocol import ErrorCode, ProtocolError
+from chat import events, protocol, selectors, signals
+from chat.errors import Busy, NotFound
+from chat.models import ApiKey, Conversation, Message, Rating
+from chat.protocol import EventFrame, ReviewResolvedFrame, TurnStartedFrame
+from chat.segments import Segments
 from guardrails import pii
+
+logger = logging.getLogger(__name__)
 
 API_KEY_PREFIX = "gsc_"
 
@@ -68,24 +72,12 @@ class TurnStart:
     user_text: str
     # What the LLM is sent: with GUARDRAILS_PII=mask, personal data replaced by placeholders.
     history: list[dict[str, str]]
-    started_frame: dict[str, Any]
+    started_frame: TurnStartedFrame
     # Set when the same client_msg_id was seen before: nothing new was started.
     duplicate: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     # The conversation's placeholder -> value mapping, to restore the model's echoes (never log it).
     pii_mapping: dict[str, str] = field(default_factory=dict, repr=False)
-
-
-def _started_frame(conversation: Conversation, seq: int, user_message: Message, reply: Message) -> dict[str, Any]:
-    return {
-        "type": "turn_started",
-        "conversation_id": conversation.pk,
-        "seq": seq,
-        "user_message_id": user_message.pk,
-        "message_id": reply.pk,
-        # Not in DESIGN §4's table: lets the owner's other sockets show the question too.
-        "user_text": user_message.text,
-    }
 
 
 @transaction.atomic
@@ -94,14 +86,23 @@ def turn_start(
 ) -> TurnStart:
     """Store the user's message and an empty reply, and the ``turn_started`` event.
 
-    Raises ProtocolError ``not_found`` (missing or another user's conversation) or
-    ``busy`` (a reply is still being generated there). A resent ``client_msg_id``
-    returns the original turn with ``duplicate=True``.
+    Raises :class:`NotFound` (missing or another user's conversation) or :class:`Busy` (a
+    reply is still being generated there). A resent ``client_msg_id`` returns the original
+    turn with ``duplicate=True``.
     """
     if client_msg_id is not None:
-        original = selectors.turn_for_client_msg_id(user=user, client_msg_id=client_msg_id)
+        original = selectors.turn_started_for_client_msg_id(user=user, client_msg_id=client_msg_id)
         if original is not None:
-            return original
+            return TurnStart(
+                conversation_id=original["conversation_id"],
+                owner_id=user.pk,
+                user_message_id=original["user_message_id"],
+                message_id=original["message_id"],
+                user_text=original["user_text"],
+                history=[],
+                started_frame=original,
+                duplicate=True,
+            )
 
     if conversation_id is None:
         conversation = Conversation.objects.create(owner=user, title=_title_from(text))
@@ -109,12 +110,11 @@ def turn_start(
         # The row lock serialises turn starts and seq allocation across processes.
         conversation = Conversation.objects.select_for_update().filter(pk=conversation_id, owner=user).first()
         if conversation is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "No such conversation.")
-        _fail_stale_turns(conversation)
+            raise NotFound("No such conversation.")
+        events.fail_stale_turns(conversation)
         running = conversation.messages.filter(status=Message.Status.STREAMING).first()
         if running is not None:
-            raise ProtocolError(
-                ErrorCode.BUSY,
+            raise Busy(
                 "A reply is still being generated in this conversation; wait for it or stop it.",
                 message_id=running.pk,
             )
@@ -131,10 +131,10 @@ def turn_start(
         status=Message.Status.STREAMING,
         reply_to=user_message,
     )
-    seq = conversation.last_seq + 1
-    frame = _started_frame(conversation, seq, user_message, reply)
-    Event.objects.create(conversation=conversation, seq=seq, type=frame["type"], payload=frame)
-    conversation.last_seq = seq
+    started = protocol.turn_started(
+        conversation.pk, 0, user_message_id=user_message.pk, message_id=reply.pk, user_text=user_message.text
+    )
+    (frame,) = events.append(conversation, [started])
     conversation.save(update_fields=["last_seq", "pii_mapping", "updated_at"])
     return TurnStart(
         conversation_id=conversation.pk,
@@ -143,7 +143,7 @@ def turn_start(
         message_id=reply.pk,
         user_text=text,
         history=history,
-        started_frame=frame,
+        started_frame=cast(TurnStartedFrame, frame),
         pii_mapping=conversation.pii_mapping,
     )
 
@@ -153,87 +153,29 @@ def _title_from(text: str) -> str:
     return line if len(line) <= 60 else line[:59] + "…"
 
 
-def _fail_stale_turns(conversation: Conversation) -> None:
-    """A turn whose process died never finishes; past the reply cap it is marked failed."""
-    cutoff = timezone.now() - timedelta(seconds=settings.LLM_TOTAL_TIMEOUT + 60)
-    conversation.messages.filter(status=Message.Status.STREAMING, created_at__lt=cutoff).update(
-        status=Message.Status.FAILED, error_code=ErrorCode.INTERNAL, error_detail="The server stopped mid-reply."
-    )
-    stored = conversation.events.order_by("-seq").values_list("seq", flat=True).first() or 0
-    conversation.last_seq = max(conversation.last_seq, stored)
-    if conversation.parked_events and not conversation.messages.filter(status=Message.Status.STREAMING).exists():
-        _append_events(conversation, conversation.parked_events)
-        conversation.parked_events = []
-        conversation.save(update_fields=["last_seq", "parked_events"])
-
-
 @transaction.atomic
-def turn_record(
+def reply_save(
     *,
     conversation_id: int,
     message_id: int,
-    events: list[dict[str, Any]],
-    message_fields: dict[str, Any],
+    frames: list[EventFrame],
+    fields: dict[str, Any],
     final: bool = False,
     needs_review: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[EventFrame]:
     """Store a batch of a running turn's events and the reply's state so far.
 
     The final batch also stores the events parked while the turn ran, numbered after the
-    turn's own, and returns them for the turn to publish.
+    turn's own, and returns them for the turn to publish; for a held or flagged reply it
+    sends ``reply_needs_review`` (receivers queue work with ``transaction.on_commit``).
     """
-    Event.objects.bulk_create(
-        [Event(conversation_id=conversation_id, seq=e["seq"], type=e["type"], payload=e) for e in events]
-    )
-    Message.objects.filter(pk=message_id).update(**message_fields, updated_at=timezone.now())
-    if not final:
-        if events:
-            Conversation.objects.filter(pk=conversation_id).update(last_seq=events[-1]["seq"])
-        return []
-    if needs_review:
-        from review import tasks  # the review loop sits on top of chat
-
-        # robust: a broker outage must not break the turn's end; the escalation task's recovery
-        # sweep queues any held reply that has no review item.
-        transaction.on_commit(lambda: tasks.queue_review.delay(message_id), robust=True)
-    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-    if events:
-        conversation.last_seq = events[-1]["seq"]
-    released = _append_events(conversation, conversation.parked_events)
-    conversation.parked_events = []
-    conversation.save(update_fields=["last_seq", "parked_events", "updated_at"])
-    return released
-
-
-def _append_events(conversation: Conversation, fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Number and store events after the conversation's last seq (caller holds the row lock)."""
-    frames = []
-    for item in fields:
-        conversation.last_seq += 1
-        frames.append({**item, "conversation_id": conversation.pk, "seq": conversation.last_seq})
-    Event.objects.bulk_create(
-        [Event(conversation=conversation, seq=f["seq"], type=f["type"], payload=f) for f in frames]
-    )
-    return frames
-
-
-@transaction.atomic
-def conversation_event_add(*, conversation_id: int, frame: dict[str, Any]) -> dict[str, Any] | None:
-    """Add an event raised outside a turn (e.g. ``review_resolved``) to the conversation.
-
-    Returns the numbered, stored frame for the caller to publish after commit — or None
-    while a turn runs there: the turn owns the seq counter, so the event is parked and
-    the turn stores and publishes it when it ends. Either way it is delivered once, in order.
-    """
-    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-    _fail_stale_turns(conversation)
-    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-        conversation.parked_events = [*conversation.parked_events, frame]
-        conversation.save(update_fields=["parked_events"])
-        return None
-    (stored,) = _append_events(conversation, [frame])
-    conversation.save(update_fields=["last_seq", "updated_at"])
-    return stored
+    events.store(conversation_id=conversation_id, frames=frames)
+    Message.objects.filter(pk=message_id).update(**fields, updated_at=timezone.now())
+    if final and needs_review:
+        for receiver, error in signals.reply_needs_review.send_robust(sender=Message, message_id=message_id):
+            if error is not None:  # the escalation sweep queues any held reply left without review
+                logger.error("reply_needs_review receiver %r failed for reply %s: %r", receiver, message_id, error)
+    return events.advance(conversation_id=conversation_id, frames=frames, final=final)
 
 
 # --- Ratings ----------------------------------------------------------------------------
@@ -243,7 +185,7 @@ def conversation_event_add(*, conversation_id: int, frame: dict[str, Any]) -> di
 def rating_set(*, user: AbstractBaseUser, message_id: int, value: int, comment: str = "") -> Rating:
     message = selectors.message_for_user(user=user, message_id=message_id)
     if message is None or message.role != Message.Role.ASSISTANT:
-        raise ProtocolError(ErrorCode.NOT_FOUND, "No such reply.")
+        raise NotFound("No such reply.")
     rating, _ = Rating.objects.update_or_create(
         message=message, user=user, defaults={"value": value, "comment": comment}
     )
@@ -254,41 +196,23 @@ def rating_set(*, user: AbstractBaseUser, message_id: int, value: int, comment: 
 
 
 @transaction.atomic
-def reply_resolve(*, message_id: int, decision: str, text: str) -> dict[str, Any] | None:
+def reply_resolve(*, message_id: int, decision: str, text: str) -> ReviewResolvedFrame | None:
     """Apply a reviewer's decision to a reply and add the ``review_resolved`` event.
 
     ``decision`` is ``approved`` (the held text is shown as generated), ``rejected`` or
     ``edited`` (``text`` is shown in place of the held part). A reply with no held part
-    (flagged: shown, then reviewed) is replaced whole unless approved. Returns the stored
-    frame to publish after commit, or None while a turn runs in the conversation (the
-    turn publishes it when it ends; see ``conversation_event_add``).
+    (flagged: shown, then reviewed) is replaced whole unless approved. The event is published
+    after commit; returns it as stored, or None while a turn runs in the conversation (the
+    turn publishes it right after its ``done``; see ``events.append_or_park``).
     """
     message = Message.objects.select_for_update().get(pk=message_id, role=Message.Role.ASSISTANT)
-    held = [s for s in message.segments if s["kind"] == "held"]
-    if decision == "approved":
-        # Held text is stored as the model wrote it: placeholders become the user's values here.
-        mapping = Conversation.objects.values_list("pii_mapping", flat=True).get(pk=message.conversation_id)
-        shown = pii.restore("".join(s["text"] for s in held), mapping)
-        for segment in held:
-            segment["resolution"] = {"decision": decision, "text": pii.restore(segment["text"], mapping)}
-    elif held:
-        shown = text
-        for index, segment in enumerate(held):
-            segment["resolution"] = {"decision": decision, "text": text if index == 0 else ""}
-    else:
-        shown = text
-        original = "".join(s["text"] for s in message.segments)
-        message.segments = [
-            {"kind": "held", "text": original, "start": 0, "resolution": {"decision": decision, "text": text}}
-        ]
+    segments = Segments.from_json(message.segments)
+    # Held text is stored as the model wrote it: an approved part shows the user's own values.
+    mapping = Conversation.objects.values_list("pii_mapping", flat=True).get(pk=message.conversation_id)
+    shown, replaces = segments.resolve(decision, text, as_shown=lambda held: pii.restore(held, mapping))
+    message.segments = segments.to_json()
     message.save(update_fields=["segments", "updated_at"])
-    frame = {
-        "type": "review_resolved",
-        "message_id": message.pk,
-        "decision": decision,
-        "text": shown,
-        # "held": the text replaces the reply's placeholder(s); "reply": it replaces the whole
-        # reply (a flagged reply was shown before review). Not in DESIGN §4's table.
-        "replaces": "held" if held or decision == "approved" else "reply",
-    }
-    return conversation_event_add(conversation_id=message.conversation_id, frame=frame)
+    frame = protocol.review_resolved(
+        message.conversation_id, 0, message_id=message.pk, decision=decision, text=shown, replaces=replaces
+    )
+    return cast(ReviewResolvedFrame | None, events.append_or_park(conversation_id=message.conversation_id, frame=frame))

@@ -15,8 +15,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import selectors, services
+from chat.errors import NotFound
 from chat.models import Rating
-from chat.protocol import ProtocolError
 from guardrails.health import active_toxicity_model
 
 RATING_COMMENT_MAX = 2000
@@ -112,7 +112,7 @@ def api_conversations(request: HttpRequest) -> JsonResponse:
 @require_GET
 @_api_login_required
 def api_conversation(request: HttpRequest, conversation_id: int) -> JsonResponse:
-    """The snapshot the page starts from: ``{id, title, messages, resume_after}``."""
+    """The snapshot the page starts from: ``{id, title, messages, after_seq, resume_after}``."""
     snapshot = selectors.conversation_snapshot(user=request.user, conversation_id=conversation_id)
     if snapshot is None:
         return _not_found("No such conversation.")
@@ -145,6 +145,6 @@ def api_message_rating(request: HttpRequest, message_id: int) -> JsonResponse:
         return _bad_request(f'"comment" must be text of at most {RATING_COMMENT_MAX} characters.')
     try:
         rating = services.rating_set(user=request.user, message_id=message_id, value=value, comment=comment.strip())
-    except ProtocolError as exc:
+    except NotFound as exc:
         return _not_found(exc.detail)
     return JsonResponse(_rating_json(rating))

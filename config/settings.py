@@ -268,6 +268,8 @@ CHAT_EVENT_FLUSH_MS = env_int("CHAT_EVENT_FLUSH_MS", 500)
 # --- Guardrails ---------------------------------------------------------------------------
 # (owned by guardrails/; every GUARDRAILS_* and TOXICITY_* knob lives here)
 
+# false only to measure the relay alone (bench/relay.py): replies are shown unchecked
+GUARDRAILS_ENABLED = env_bool("GUARDRAILS_ENABLED", True)
 GUARDRAILS_CHUNK_MAX_CHARS = env_int("GUARDRAILS_CHUNK_MAX_CHARS", 200)
 GUARDRAILS_CONTEXT_CHARS = env_int("GUARDRAILS_CONTEXT_CHARS", 120)
 GUARDRAILS_ON_FAIL = env_str("GUARDRAILS_ON_FAIL", "hold_rest")

@@ -34,6 +34,8 @@ CHECK_NAMES = ("toxicity", "patterns")
 
 @dataclass(frozen=True, slots=True)
 class GuardrailsSettings:
+    # False only to measure the relay alone (bench/relay.py): replies are shown unchecked.
+    enabled: bool = True
     chunk_max_chars: int = 200
     context_chars: int = 120
     on_fail: str = "hold_rest"
@@ -122,6 +124,7 @@ def load() -> GuardrailsSettings:
     if activation not in ("auto", "sigmoid", "softmax"):
         raise ValueError(f"TOXICITY_HF_ACTIVATION={activation!r}: use auto, sigmoid or softmax")
     return GuardrailsSettings(
+        enabled=bool(get("GUARDRAILS_ENABLED", d.enabled)),
         chunk_max_chars=int(get("GUARDRAILS_CHUNK_MAX_CHARS", d.chunk_max_chars)),
         context_chars=int(get("GUARDRAILS_CONTEXT_CHARS", d.context_chars)),
         on_fail=str(get("GUARDRAILS_ON_FAIL", d.on_fail)),

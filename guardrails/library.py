@@ -452,4 +452,4 @@ SEED_V2: tuple[dict[str, Any], ...] = (
     },
     SEED_V1[10],  # prompt-injection: unchanged
 )
-"""The library after migration ``0004_patterns_v2``: same names as ``SEED_V1``, same order."""
+"""The library after migration ``0005_patterns_v2``: same names as ``SEED_V1``, same order."""

@@ -2,7 +2,7 @@
 
 ``decide`` is a pure function of (config, state, checked chunk); ``apply`` is the stage that
 threads the state through a stream. Only hold-severity failures withhold text; flag-severity
-failures release it and ride along as ``flags`` so the reply is queued for review.
+failures release it and ride along as ``flagged_by`` so the reply is queued for review.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from guardrails.checks import Verdict
 from guardrails.chunking import Chunk
-from guardrails.pipeline import CheckedChunk, Stage
+from guardrails.stages import CheckedChunk, Stage
 
 
 class OnFail(StrEnum):
@@ -42,10 +42,10 @@ class PolicyConfig:
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    """Show ``chunk.text``. ``flags``: flag-severity failures (non-empty → review the reply)."""
+    """Show ``chunk.text``. ``flagged_by``: flag-severity failures (non-empty → review the reply)."""
 
     chunk: Chunk
-    flags: list[Verdict] = field(default_factory=list)
+    flagged_by: list[Verdict] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +55,14 @@ class Hold:
     ``segment`` is the 0-based index of the held segment in this reply; ``opens_segment`` is
     True for the segment's first chunk (show one placeholder per segment). ``reasons`` are the
     hold-severity failures of this chunk; in ``hold_rest`` a later chunk joins the open segment
-    with possibly no reasons of its own. ``flags`` are its flag-severity failures.
+    with possibly no reasons of its own. ``flagged_by`` are its flag-severity failures.
     """
 
     chunk: Chunk
     segment: int
     reasons: list[Verdict]
     opens_segment: bool
-    flags: list[Verdict] = field(default_factory=list)
+    flagged_by: list[Verdict] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +77,10 @@ Decision = Release | Hold | StopGeneration
 
 @dataclass(frozen=True, slots=True)
 class PolicyState:
-    """Where a reply stands: ``segments`` held segments opened so far, ``holding`` if the last
+    """Where a reply stands: ``segment_count`` held segments opened so far, ``holding`` if the last
     chunk was held, ``stopped`` after a stop."""
 
-    segments: int = 0
+    segment_count: int = 0
     holding: bool = False
     stopped: bool = False
 
@@ -88,18 +88,18 @@ class PolicyState:
 def decide(cfg: PolicyConfig, state: PolicyState, checked: CheckedChunk) -> tuple[PolicyState, list[Decision]]:
     """The decisions for one checked chunk and the state after it. Pure."""
     reasons = [v for v in checked.verdicts if v.holds]
-    flags = [v for v in checked.verdicts if v.flags]
+    flagged_by = [v for v in checked.verdicts if v.flags]
     chunk = checked.chunk
     if state.stopped:
         return state, []
     if cfg.on_fail is OnFail.HOLD_REST and state.holding:
-        return state, [Hold(chunk, state.segments - 1, reasons, opens_segment=False, flags=flags)]
+        return state, [Hold(chunk, state.segment_count - 1, reasons, opens_segment=False, flagged_by=flagged_by)]
     if not reasons:
-        return replace(state, holding=False), [Release(chunk, flags)]
+        return replace(state, holding=False), [Release(chunk, flagged_by)]
     if state.holding:  # hold_chunk: a run of failing chunks is one segment
-        return state, [Hold(chunk, state.segments - 1, reasons, opens_segment=False, flags=flags)]
-    hold = Hold(chunk, state.segments, reasons, opens_segment=True, flags=flags)
-    opened = replace(state, segments=state.segments + 1, holding=True)
+        return state, [Hold(chunk, state.segment_count - 1, reasons, opens_segment=False, flagged_by=flagged_by)]
+    hold = Hold(chunk, state.segment_count, reasons, opens_segment=True, flagged_by=flagged_by)
+    opened = replace(state, segment_count=state.segment_count + 1, holding=True)
     if cfg.on_fail is OnFail.STOP:
         return replace(opened, stopped=True), [hold, StopGeneration(reasons)]
     return opened, [hold]

@@ -25,8 +25,9 @@ _scorer: toxicity.ToxicityScorer | None = None
 # --- Checkers -----------------------------------------------------------------------------
 
 
-def get_checker() -> Checker:
-    """The checker for assistant replies (toxicity + output patterns), built once per process."""
+def get_checker() -> CombinedChecker:
+    """The checker for assistant replies (toxicity + output patterns), built once per process;
+    a turn binds it to its conversation with ``for_conversation``."""
     return _combined("output")
 
 

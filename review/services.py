@@ -2,10 +2,10 @@
 
 Every function is keyword-only, typed and atomic, writes an audit entry for what it did, and
 tells the ``reviewers`` group after commit. A decision reaches the waiting user through
-``chat.services.reply_resolve`` (the reply's segments and a stored ``review_resolved`` event)
-and ``chat.realtime.publish_on_commit`` (live, on any process). What a caller can be refused
-is a :class:`ReviewError` subclass with a stable ``code`` and a plain ``detail``; adapters (the
-JSON API, the console) map the class to their own status codes.
+``chat.services.reply_resolve`` (the reply's segments and a stored ``review_resolved`` event,
+published after commit, live on any process). What a caller can be refused is a
+:class:`ReviewError` subclass with a stable ``code`` and a plain ``detail``; adapters (the JSON
+API, the console) map the class to their own status codes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Message
-from chat.realtime import publish_on_commit
 from chat.services import reply_resolve
 from guardrails.audit import audit_append
 from guardrails.models import AuditEntry, ModerationEvent
@@ -275,11 +274,10 @@ def review_item_release(*, item_id: int, user: User) -> ReviewItem:
 
 
 def _resolve(item: ReviewItem, decision: ReviewItem.Decision, text: str) -> str:
-    """Apply ``decision`` to the reply, publish ``review_resolved`` after commit; the shown text."""
+    """Apply ``decision`` to the reply (which publishes ``review_resolved`` after commit); the shown text."""
     if decision == ReviewItem.Decision.REJECTED:
         text = settings.REVIEW_REJECT_TEXT
-    frame = reply_resolve(message_id=item.reply_id, decision=decision.value, text=text)
-    publish_on_commit(frame)
+    reply_resolve(message_id=item.reply_id, decision=decision.value, text=text)
     if decision == ReviewItem.Decision.APPROVED:
         reply = Message.objects.only("segments").get(pk=item.reply_id)
         return "".join(s["text"] for s in reply.segments if s.get("kind") == "held")
@@ -287,9 +285,7 @@ def _resolve(item: ReviewItem, decision: ReviewItem.Decision, text: str) -> str:
 
 
 @transaction.atomic
-def review_item_decide(
-    *, item_id: int, user: User, decision: str, text: str = "", note: str = ""
-) -> ReviewItem:
+def review_item_decide(*, item_id: int, user: User, decision: str, text: str = "", note: str = "") -> ReviewItem:
     """``approved`` (the held text is shown as generated), ``rejected`` (``REVIEW_REJECT_TEXT``
     is shown) or ``edited`` (``text`` is shown). Once per item; a claimed item only by its
     claimer."""

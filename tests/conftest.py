@@ -113,9 +113,9 @@ async def tgi(settings: Any) -> AsyncIterator[TGIServer]:
 
 async def wait_turn(message_id: int, timeout: float = FRAME_TIMEOUT) -> None:
     """Wait for a turn running in this process to finish storing everything."""
-    from chat import turns
+    from chat import control
 
-    task = turns.RUNNING.get(message_id)
+    task = control.RUNNING.get(message_id)
     if task is not None:
         await asyncio.wait_for(asyncio.shield(task), timeout)
 
@@ -187,14 +187,14 @@ async def connect() -> AsyncIterator[Any]:
         with contextlib.suppress(Exception):
             await client.close()
     # Let turns started by the test finish their bookkeeping before the loop closes.
-    from chat import turns
+    from chat import control
 
-    pending = list(turns.RUNNING.values())
+    pending = list(control.RUNNING.values())
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.wait(pending, timeout=FRAME_TIMEOUT)
-    await turns.close_control()
+    await control.close_control()
     # channels-redis keeps pooled connections per loop; close them in this one.
     close_pools = getattr(channel_layers.backends.get("default"), "close_pools", None)
     if close_pools is not None:

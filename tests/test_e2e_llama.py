@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import pytest
 
-from chat import turns
+from chat import control
 from chat.models import Message
 from scripts import smollm2
 from tests.servers import free_port
@@ -107,7 +107,7 @@ def llama(llama_server: LlamaServer, settings: Any) -> LlamaServer:
 
 async def _stored(message_id: int) -> Message:
     """The reply as stored once its turn has finished (turns flush after ``done``)."""
-    task = turns.RUNNING.get(message_id)
+    task = control.RUNNING.get(message_id)
     if task is not None:
         await asyncio.wait_for(asyncio.shield(task), REPLY_TIMEOUT)
     return await Message.objects.aget(pk=message_id)

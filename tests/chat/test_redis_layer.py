@@ -15,7 +15,7 @@ import pytest
 from channels.layers import channel_layers
 from channels_redis.core import RedisChannelLayer
 
-from chat import realtime, turns
+from chat import control, events
 from tests.conftest import wait_turn
 from tests.tgi_server import Script
 
@@ -53,14 +53,14 @@ async def test_events_reach_a_consumer_in_another_process(tgi, alice_key, connec
     await wait_turn(first[0]["message_id"])
 
     channel = await other_process.new_channel()
-    await other_process.group_add(realtime.conversation_group(conversation_id), channel)
+    await other_process.group_add(events.conversation_group(conversation_id), channel)
     await client.send({"type": "user_message", "text": "again", "conversation_id": conversation_id})
     seen: list[dict[str, Any]] = []
 
     async def read_until_done() -> None:
         while True:
             message = await other_process.receive(channel)
-            if message["type"] == "chat.event":
+            if message["type"] == events.FRAME:
                 seen.append(message["frame"])
                 if message["frame"]["type"] == "done":
                     return
@@ -93,13 +93,13 @@ async def test_stop_reaches_a_turn_running_in_another_process(
     _, client = await connect(key=alice_key)
     await client.send({"type": "user_message", "text": "long", "conversation_id": None})
     started = (await client.recv_until("delta"))[0]
-    task = turns.RUNNING[started["message_id"]]
+    task = control.RUNNING[started["message_id"]]
 
     # Another node: its own Redis connection, and no such turn in its registry.
     other_process = RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": 15}], prefix=redis_prefix)
-    monkeypatch.setattr(turns, "get_channel_layer", lambda: other_process)
-    monkeypatch.setattr(turns, "RUNNING", {})
-    await turns.request_stop(started["message_id"])
+    monkeypatch.setattr(control, "get_channel_layer", lambda: other_process)
+    monkeypatch.setattr(control, "RUNNING", {})
+    await control.request_stop(started["message_id"])
     monkeypatch.undo()
 
     done = (await client.recv_until("done"))[-1]

@@ -206,13 +206,14 @@ async def test_event_raised_outside_a_turn_is_delivered_once_in_order(tgi, alice
     """A review decision landing mid-turn waits for the turn's end, then follows it."""
     from channels.db import database_sync_to_async
 
-    from chat import realtime, services
+    from chat import events, protocol
 
     @database_sync_to_async
     def add(conversation_id: int, text: str) -> dict | None:
-        frame = {"type": "review_resolved", "message_id": 0, "decision": "approved", "text": text}
-        stored = services.conversation_event_add(conversation_id=conversation_id, frame=frame)
-        return stored
+        frame = protocol.review_resolved(
+            conversation_id, 0, message_id=0, decision="approved", text=text, replaces="held"
+        )
+        return events.append_or_park(conversation_id=conversation_id, frame=frame)
 
     tgi.push(Script(tokens=["a", "b"]), Script(n_tokens=50, rate=100))
     _, client = await connect(key=alice_key)
@@ -221,10 +222,9 @@ async def test_event_raised_outside_a_turn_is_delivered_once_in_order(tgi, alice
     conversation_id = first[0]["conversation_id"]
     await wait_turn(first[0]["message_id"])
 
-    # No turn running: numbered now, published by the caller.
+    # No turn running: numbered now, published after commit.
     stored = await add(conversation_id, "now")
     assert stored is not None and stored["seq"] == first[-1]["seq"] + 1
-    await realtime.publish(conversation_id, stored)
     assert await client.recv() == stored
 
     # A turn running: parked, then published by the turn right after its done.

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from guardrails import chunking, pipeline, policy, wiring
+from guardrails import pipeline, policy, stages, wiring
 from guardrails.checks import CombinedChecker
 from guardrails.checks.classifiers import ProfanityCheckClassifier
 from guardrails.checks.detectors import DetectorConfig
 from guardrails.checks.patterns import PatternRules, PatternsChecker, rules_from_mappings
 from guardrails.checks.toxicity import ToxicityChecker, ToxicityScorer
-from guardrails.conf import DEFAULT_THRESHOLDS
+from guardrails.conf import DEFAULT_THRESHOLDS, GuardrailsSettings
 from guardrails.library import SEED_V2
 
 ALLOWED_DOMAINS = ("example.com", "example.org")
@@ -66,14 +66,9 @@ async def run_reply(
     max_chars: int = 200,
     context_chars: int = 120,
 ) -> list[Any]:
-    """chunking → moderate → policy over ``pieces``; every item the policy yields."""
-    stream = pipeline.compose(
-        tokens(pieces),
-        chunking.sentences(max_chars=max_chars),
-        pipeline.moderate(checker, context_chars=context_chars),
-        policy.apply(policy.PolicyConfig.from_value(on_fail)),
-    )
-    return await collect(stream)
+    """The moderation recipe over ``pieces``; every item the policy yields."""
+    config = GuardrailsSettings(chunk_max_chars=max_chars, context_chars=context_chars, on_fail=on_fail)
+    return await collect(stages.compose(tokens(pieces), *pipeline.moderation(config, checker)))
 
 
 def released_text(items: Sequence[Any]) -> str:

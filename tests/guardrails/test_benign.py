@@ -25,7 +25,7 @@ async def test_no_benign_reply_is_held(checker: Any, fallback_scorer: Any, capsy
         words = reply.split(" ")
         out = await run_reply([w + " " for w in words[:-1]] + [words[-1]], checker)
         holds = [o for o in out if isinstance(o, policy.Hold)]
-        flagged += any(o.flags for o in out if isinstance(o, policy.Release))
+        flagged += any(o.flagged_by for o in out if isinstance(o, policy.Release))
         if holds:
             held[reply] = [(v.check, v.label, str(v.detail.get("match", ""))) for h in holds for v in h.reasons]
     with capsys.disabled():

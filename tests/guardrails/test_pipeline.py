@@ -5,10 +5,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from guardrails import chunking, pipeline, policy
+from guardrails import chunking, policy, stages
 from guardrails.checks import Verdict
 from guardrails.chunking import Chunk
-from guardrails.pipeline import CheckedChunk
+from guardrails.stages import CheckedChunk
 from tests.guardrails.conftest import collect, released_text, run_reply, tokens
 
 
@@ -38,20 +38,20 @@ def chunk(index: int, text: str, start: int, boundary: chunking.Boundary = "sent
 
 
 async def test_compose_applies_stages_in_order() -> None:
-    def add(suffix: str) -> pipeline.Stage:
+    def add(suffix: str) -> stages.Stage:
         async def stage(items: AsyncIterator[str]) -> AsyncIterator[str]:
             async for item in items:
                 yield item + suffix
 
         return stage
 
-    assert await collect(pipeline.compose(tokens(["x"]), add("1"), add("2"))) == ["x12"]
+    assert await collect(stages.compose(tokens(["x"]), add("1"), add("2"))) == ["x12"]
 
 
 async def test_each_check_sees_the_preceding_text_as_context() -> None:
     checker = Recorder()
     chunks = [chunk(0, "One. ", 0), chunk(1, "Two. ", 5), chunk(2, "Three.", 10)]
-    await collect(pipeline.moderate(checker, context_chars=7)(tokens(chunks)))
+    await collect(stages.moderate(checker, context_chars=7)(tokens(chunks)))
     assert checker.calls == [("One. ", "", 0), ("Two. ", "One. ", 5), ("Three.", ". Two. ", 10)]
 
 
@@ -59,7 +59,7 @@ async def test_results_keep_stream_order_when_checks_finish_out_of_order() -> No
     first_may_finish = asyncio.Event()
     checker = Recorder(delays={0: first_may_finish})
     chunks = [chunk(0, "A. ", 0), chunk(1, "B. ", 3), "FINISH"]
-    stream = pipeline.moderate(checker, context_chars=10)(tokens(chunks))
+    stream = stages.moderate(checker, context_chars=10)(tokens(chunks))
     got = asyncio.ensure_future(collect(stream))
     # The second chunk's check starts (and ends) while the first is still pending.
     while len(checker.calls) < 2:
@@ -72,7 +72,7 @@ async def test_results_keep_stream_order_when_checks_finish_out_of_order() -> No
 async def test_a_capped_chunk_inherits_the_failure_of_the_chunk_after_it() -> None:
     checker = Recorder(bad="BAD WORD")
     chunks = [chunk(0, "xx BAD ", 0, "cap"), chunk(1, "WORD yy. ", 7), chunk(2, "fine. ", 16)]
-    out = await collect(pipeline.moderate(checker, context_chars=50)(tokens(chunks)))
+    out = await collect(stages.moderate(checker, context_chars=50)(tokens(chunks)))
     assert [bool(c.verdicts) for c in out] == [True, True, False]
     assert out[0].verdicts[0].span == (3, 11)
 
@@ -82,7 +82,7 @@ async def test_an_upstream_error_arrives_after_the_items_before_it() -> None:
         yield chunk(0, "Fine. ", 0)
         raise RuntimeError("backend died")
 
-    stream = pipeline.moderate(Recorder(), context_chars=10)(broken())
+    stream = stages.moderate(Recorder(), context_chars=10)(broken())
     first = await anext(stream)
     assert first.chunk.text == "Fine. "
     with pytest.raises(RuntimeError, match="backend died"):
@@ -102,7 +102,7 @@ async def test_closing_the_stage_closes_the_upstream() -> None:
         finally:
             closed.set()
 
-    stream = pipeline.moderate(Recorder(), context_chars=10)(endless())
+    stream = stages.moderate(Recorder(), context_chars=10)(endless())
     await anext(stream)
     await stream.aclose()
     assert closed.is_set()
@@ -121,10 +121,10 @@ async def test_stop_policy_closes_everything_upstream() -> None:
         finally:
             closed.set()
 
-    stream = pipeline.compose(
+    stream = stages.compose(
         llm(),
         chunking.sentences(max_chars=50),
-        pipeline.moderate(Recorder(), context_chars=20),
+        stages.moderate(Recorder(), context_chars=20),
         policy.apply(policy.PolicyConfig(policy.OnFail.STOP)),
     )
     out = await asyncio.wait_for(collect(stream), 5)

@@ -4,8 +4,8 @@ import pytest
 
 from guardrails.checks import Verdict
 from guardrails.chunking import Chunk
-from guardrails.pipeline import CheckedChunk
 from guardrails.policy import Hold, OnFail, PolicyConfig, PolicyState, Release, StopGeneration, decide
+from guardrails.stages import CheckedChunk
 
 HOLD = Verdict("patterns", "x", 1.0, (0, 1), passed=False, severity="hold")
 FLAG = Verdict("patterns", "y", 1.0, (0, 1), passed=False, severity="flag")
@@ -23,7 +23,7 @@ def run(on_fail: OnFail, verdict_lists: list[list[Verdict]]) -> list[object]:
 def shape(decisions: list[object]) -> list[tuple[object, ...]]:
     def one(d: object) -> tuple[object, ...]:
         if isinstance(d, Release):
-            return ("release", d.chunk.index, len(d.flags))
+            return ("release", d.chunk.index, len(d.flagged_by))
         if isinstance(d, Hold):
             return ("hold", d.chunk.index, d.segment, d.opens_segment, len(d.reasons))
         assert isinstance(d, StopGeneration)
@@ -61,8 +61,8 @@ def test_stop_holds_the_failing_chunk_then_stops() -> None:
 
 def test_flags_release_the_text_and_ride_along() -> None:
     out = run(OnFail.HOLD_REST, [[FLAG, OPEN_ERROR], [HOLD, FLAG]])
-    assert isinstance(out[0], Release) and out[0].flags == [FLAG]
-    assert isinstance(out[1], Hold) and out[1].reasons == [HOLD] and out[1].flags == [FLAG]
+    assert isinstance(out[0], Release) and out[0].flagged_by == [FLAG]
+    assert isinstance(out[1], Hold) and out[1].reasons == [HOLD] and out[1].flagged_by == [FLAG]
 
 
 def test_passing_verdicts_never_hold() -> None:

@@ -52,5 +52,5 @@ def downgrade(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("guardrails", "0003_review_items_audit")]
+    dependencies = [("guardrails", "0004_reviewitem_moved_to_review")]
     operations = [migrations.RunPython(upgrade, downgrade)]

@@ -1,0 +1,20 @@
+"""Domain errors the chat services raise; adapters map them (consumer: protocol codes, views: HTTP)."""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """A request the chat services refuse; ``detail`` is a plain sentence for the user."""
+
+    def __init__(self, detail: str, *, message_id: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.message_id = message_id
+
+
+class NotFound(ChatError):
+    """No such conversation or reply for this user (another user's rows do not exist)."""
+
+
+class Busy(ChatError):
+    """A reply is still being generated in that conversation; ``message_id`` names it."""

@@ -1,0 +1,287 @@
+"""A conversation's event stream, in one place: each event reaches every socket once, in order.
+
+Words used here: a *frame* is the JSON a client receives (built in ``chat.protocol``); an
+*event* is a frame about a conversation, numbered by ``seq``; an ``Event`` row stores one; a
+*layer message* is what travels on the channel layer (``chat.frame`` carries a frame,
+``chat.stored`` says events are stored up to a ``seq``). ``after_seq`` is a replay cursor: the
+last ``seq`` a client holds.
+
+The promise, and how it is kept:
+
+* **Numbering.** ``seq`` grows by one per event in each conversation. While a turn runs it alone
+  numbers its conversation's events (:class:`TurnEvents`); events raised elsewhere meanwhile
+  (a review decision) are *parked* on the conversation and numbered after the turn's ``done``
+  (:func:`append_or_park`, :func:`advance`). So ``seq`` is contiguous and ordered as published.
+* **Publish first, store in batches.** A turn publishes each event at once and stores them a few
+  times a second (``CHAT_EVENT_FLUSH_MS``), never per token; after each batch it sends
+  ``chat.stored`` so sockets waiting on a gap read it from the database.
+* **Following.** A socket's :class:`Follower` (pure, no I/O) merges stored events (read with
+  :func:`replay`) and live ones into each event once, in order; the consumer only moves frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import cast
+
+from asgiref.sync import async_to_sync
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chat.models import Conversation, Event, Message
+from chat.protocol import ErrorCode, EventFrame
+
+logger = logging.getLogger(__name__)
+
+# Layer message types (the consumer's handlers are named after them: chat_frame, chat_stored).
+FRAME = "chat.frame"
+STORED = "chat.stored"
+
+
+# --- Publication (the channel layer) ----------------------------------------------------
+
+
+def layer() -> BaseChannelLayer:
+    """The default channel layer (settings always configure one)."""
+    default = get_channel_layer()
+    assert default is not None, "CHANNEL_LAYERS has no default layer"
+    return default
+
+
+def conversation_group(conversation_id: int) -> str:
+    """The group of every socket following a conversation, on any process."""
+    return f"chat.conversation.{conversation_id}"
+
+
+async def publish(frame: EventFrame) -> None:
+    """Send an event to every socket following its conversation, on any process."""
+    await layer().group_send(conversation_group(frame["conversation_id"]), {"type": FRAME, "frame": frame})
+
+
+async def announce_stored(conversation_id: int, seq: int) -> None:
+    """Tell the conversation's sockets that its events up to ``seq`` are stored."""
+    await layer().group_send(
+        conversation_group(conversation_id), {"type": STORED, "conversation_id": conversation_id, "seq": seq}
+    )
+
+
+def publish_on_commit(frame: EventFrame | None) -> None:
+    """From sync code: publish a stored event once the surrounding transaction commits."""
+    if frame is not None:
+        transaction.on_commit(lambda: async_to_sync(publish)(frame))
+
+
+# --- Storage (sync; the callers hold a transaction) -------------------------------------
+
+
+def store(*, conversation_id: int, frames: Iterable[EventFrame]) -> None:
+    """Store numbered events as they are (their ``seq`` was allocated by a running turn)."""
+    Event.objects.bulk_create(
+        [Event(conversation_id=conversation_id, seq=f["seq"], type=f["type"], payload=f) for f in frames]
+    )
+
+
+def append(conversation: Conversation, frames: Iterable[EventFrame]) -> list[EventFrame]:
+    """Number events after the conversation's ``last_seq`` and store them (caller holds the
+    row lock and saves ``last_seq``)."""
+    numbered: list[EventFrame] = []
+    for frame in frames:
+        conversation.last_seq += 1
+        numbered.append(cast(EventFrame, {**frame, "conversation_id": conversation.pk, "seq": conversation.last_seq}))
+    store(conversation_id=conversation.pk, frames=numbered)
+    return numbered
+
+
+def advance(*, conversation_id: int, frames: list[EventFrame], final: bool) -> list[EventFrame]:
+    """Move the counter past a running turn's stored batch. At the turn's end (``final``), also
+    append the events parked while it ran, numbered after its own; return those to publish."""
+    if not final:
+        if frames:
+            Conversation.objects.filter(pk=conversation_id).update(last_seq=frames[-1]["seq"])
+        return []
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    if frames:
+        conversation.last_seq = frames[-1]["seq"]
+    released = append(conversation, conversation.parked_events)
+    conversation.parked_events = []
+    conversation.save(update_fields=["last_seq", "parked_events", "updated_at"])
+    return released
+
+
+def fail_stale_turns(conversation: Conversation) -> None:
+    """Give the counter back from a turn whose process died (caller holds the row lock).
+
+    Such a turn never finishes; past the reply cap it is marked failed, ``last_seq`` catches up
+    with what it stored, and the events parked meanwhile are appended.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.LLM_TOTAL_TIMEOUT + 60)
+    conversation.messages.filter(status=Message.Status.STREAMING, created_at__lt=cutoff).update(
+        status=Message.Status.FAILED, error_code=ErrorCode.INTERNAL, error_detail="The server stopped mid-reply."
+    )
+    stored = conversation.events.order_by("-seq").values_list("seq", flat=True).first() or 0
+    conversation.last_seq = max(conversation.last_seq, stored)
+    if conversation.parked_events and not conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        append(conversation, conversation.parked_events)
+        conversation.parked_events = []
+        conversation.save(update_fields=["last_seq", "parked_events"])
+
+
+@transaction.atomic
+def append_or_park(*, conversation_id: int, frame: EventFrame) -> EventFrame | None:
+    """Add an event raised outside a turn (``review_resolved``) and publish it after commit.
+
+    Returns the numbered, stored frame — or None while a turn runs there: the turn owns the
+    counter, so the event is parked and the turn stores and publishes it right after its
+    ``done``. Either way it is delivered once, in order.
+    """
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    fail_stale_turns(conversation)
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        conversation.parked_events = [*conversation.parked_events, frame]
+        conversation.save(update_fields=["parked_events"])
+        return None
+    (stored,) = append(conversation, [frame])
+    conversation.save(update_fields=["last_seq", "updated_at"])
+    publish_on_commit(stored)
+    return stored
+
+
+def replay(*, conversation_id: int, after_seq: int, limit: int = 5000) -> list[EventFrame]:
+    """Stored events with ``seq > after_seq``, in order."""
+    rows = Event.objects.filter(conversation_id=conversation_id, seq__gt=after_seq).order_by("seq")[:limit]
+    return [cast(EventFrame, row.payload) for row in rows]
+
+
+# --- A running turn's events ------------------------------------------------------------
+
+#: Stores a batch of a turn's events (and whatever the turn keeps with them); ``final`` on the
+#: last. Returns the parked events it appended after them, for the turn to publish.
+Saver = Callable[[list[EventFrame], bool], Awaitable[list[EventFrame]]]
+
+
+class TurnEvents:
+    """Seq allocation, live publication and batched storage for one running turn.
+
+    ``seq`` is the last number used (the turn's ``turn_started``); :meth:`next_seq` allocates,
+    :meth:`emit` publishes at once and queues for storage. Events leave the queue only once
+    ``save`` stored them, so a failing database loses nothing that a later flush can store.
+    """
+
+    def __init__(self, *, conversation_id: int, seq: int, save: Saver, flush_interval: float) -> None:
+        self.conversation_id = conversation_id
+        self.seq = seq
+        self.save = save
+        self.flush_interval = flush_interval
+        self.pending: list[EventFrame] = []
+        self._dirty = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._flusher = asyncio.create_task(self._flush_periodically())
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    async def emit(self, frame: EventFrame) -> None:
+        """Publish an event numbered by :meth:`next_seq`; it is stored at the next flush."""
+        self.pending.append(frame)
+        self._dirty.set()
+        await publish(frame)
+
+    def touch(self) -> None:
+        """What the turn keeps changed without an event (held text): store it at the next flush."""
+        self._dirty.set()
+
+    async def flush(self, *, final: bool = False) -> None:
+        """Store what is pending, publish the parked events the end releases, announce it."""
+        async with self._lock:
+            self._dirty.clear()
+            frames = list(self.pending)
+            parked = await self.save(frames, final)
+            del self.pending[: len(frames)]
+            for frame in parked:
+                await publish(frame)
+            frames += parked
+            if frames:  # sockets waiting on a gap read it from the database now
+                await announce_stored(self.conversation_id, frames[-1]["seq"])
+
+    async def close(self, attempts: int = 5) -> None:
+        """Stop the periodic flusher and store everything, retrying a failing database."""
+        self._flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._flusher
+        for attempt in range(attempts):
+            try:
+                await self.flush(final=True)
+                return
+            except Exception:
+                logger.exception("storing the end of conversation %s's turn failed (attempt %d)",
+                                 self.conversation_id, attempt + 1)  # fmt: skip
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self.flush_interval)
+            try:
+                # Shielded: cancelling this loop (at close) must not cancel a write that is
+                # already queued for the database thread, or its events would be lost.
+                await asyncio.shield(self.flush())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next flush (or close) retries with everything pending
+                logger.exception("storing events of conversation %s failed; will retry", self.conversation_id)
+
+
+# --- Following (pure) -------------------------------------------------------------------
+
+
+@dataclass
+class Follower:
+    """Where one socket stands in one conversation's stream. Pure: no I/O.
+
+    ``after_seq`` is the last event sent. Live events arrive in publication order but may
+    start ahead of ``after_seq`` (sent before the socket subscribed, or stored only later);
+    those wait in ``ahead`` until :meth:`stored` is given the gap from the database.
+    """
+
+    after_seq: int
+    ahead: list[EventFrame] = field(default_factory=list)
+
+    def live(self, frame: EventFrame) -> tuple[list[EventFrame], bool]:
+        """A live event: what to send now, and whether to read the stored gap (:func:`replay`)."""
+        if frame["seq"] <= self.after_seq:
+            return [], False  # already sent
+        if self.ahead or frame["seq"] != self.after_seq + 1:
+            self.ahead.append(frame)
+            return [], True
+        self.after_seq = frame["seq"]
+        return [frame], False
+
+    def stored(self, frames: Iterable[EventFrame]) -> list[EventFrame]:
+        """Stored events after ``after_seq`` (from :func:`replay`): what to send now, in order,
+        with the live events waiting ahead once the gap before them is filled."""
+        ahead = sorted(self.ahead, key=lambda f: f["seq"])
+        out: list[EventFrame] = []
+        for frame in [*frames, *ahead]:
+            if frame["seq"] == self.after_seq + 1:
+                self.after_seq = frame["seq"]
+                out.append(frame)
+        # What is still ahead of a gap waits for the running turn's next batch.
+        self.ahead = [f for f in ahead if f["seq"] > self.after_seq]
+        return out
+
+    def behind(self, stored_seq: int) -> bool:
+        """Events up to ``stored_seq`` are now stored: is there any this socket has not sent?
+
+        True while live events wait ahead of a gap, and also for a socket that subscribed
+        after the last live event was published but before it was stored (nothing live
+        follows to reveal that gap).
+        """
+        return stored_seq > self.after_seq

@@ -1,0 +1,227 @@
+"""The event stream without sockets: the pure follower, storage and parking, a turn's batches."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+from channels.layers import get_channel_layer
+
+from chat import events, protocol, services, signals
+from chat.events import Follower
+from chat.models import Conversation, Event, Message
+from chat.protocol import EventFrame
+
+
+def delta(seq: int, conversation_id: int = 1) -> EventFrame:
+    return protocol.delta(conversation_id, seq, message_id=7, text=f"t{seq}")
+
+
+def seqs(frames: list[EventFrame]) -> list[int]:
+    return [f["seq"] for f in frames]
+
+
+# --- Follower (pure) --------------------------------------------------------------------
+
+
+def test_follower_passes_live_events_in_order_and_drops_repeats() -> None:
+    follower = Follower(after_seq=0)
+    assert follower.live(delta(1)) == ([delta(1)], False)
+    assert follower.live(delta(2)) == ([delta(2)], False)
+    assert follower.live(delta(2)) == ([], False)
+    assert follower.live(delta(1)) == ([], False)
+    assert follower.after_seq == 2 and not follower.ahead and not follower.behind(2)
+
+
+def test_follower_holds_live_events_ahead_of_a_gap_until_the_gap_is_stored() -> None:
+    follower = Follower(after_seq=3)
+    assert follower.live(delta(6)) == ([], True)  # 4 and 5 were published before it followed
+    assert follower.live(delta(7)) == ([], True)  # contiguous with 6, but still behind the gap
+    assert follower.behind(4)
+    # The gap is stored only up to 4: send 4, keep waiting.
+    assert seqs(follower.stored([delta(4)])) == [4]
+    assert follower.ahead and follower.after_seq == 4
+    # The next batch stores 5 (and 6, which also came live): each once, in order.
+    assert seqs(follower.stored([delta(5), delta(6)])) == [5, 6, 7]
+    assert not follower.ahead and follower.after_seq == 7
+    assert follower.live(delta(8)) == ([delta(8)], False)
+
+
+def test_follower_replays_from_a_cursor_and_ignores_what_it_already_sent() -> None:
+    follower = Follower(after_seq=2)
+    assert seqs(follower.stored([delta(3), delta(4)])) == [3, 4]
+    assert follower.live(delta(4)) == ([], False)  # published live after being read from the database
+    assert seqs(follower.stored([])) == []
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_follower_delivers_each_event_once_in_order_whatever_the_timing(seed: int) -> None:
+    """A socket that follows mid-stream, with storage lagging publication by random batches."""
+    rng = random.Random(seed)
+    n = rng.randint(1, 40)
+    joined_after = rng.randint(0, n)  # events published before the socket followed
+    cursor = rng.randint(0, joined_after)  # what the socket already held (subscribe after_seq)
+    follower, sent, stored_upto = Follower(after_seq=cursor), [], 0
+
+    def read_gap() -> None:
+        sent.extend(follower.stored([delta(s) for s in range(follower.after_seq + 1, stored_upto + 1)]))
+
+    for seq in range(1, n + 1):
+        if seq == joined_after + 1:
+            read_gap()  # subscribe: join the group, then replay what is stored so far
+        if seq > joined_after:
+            out, gap = follower.live(delta(seq))
+            sent.extend(out)
+            if gap:
+                read_gap()
+        if rng.random() < 0.3 or seq == n:  # a batch is stored, then announced to the group
+            stored_upto = seq
+            if seq > joined_after and follower.behind(stored_upto):
+                read_gap()
+    if joined_after == n:  # followed after the turn ended: everything is stored
+        read_gap()
+    assert seqs(sent) == list(range(cursor + 1, n + 1))
+
+
+def test_a_socket_that_followed_after_the_last_live_event_reads_it_once_stored() -> None:
+    """Subscribed between the publication of ``done`` and its storage: no live event follows."""
+    follower = Follower(after_seq=0)
+    assert seqs(follower.stored([delta(1), delta(2)])) == [1, 2]  # 3 was published, not yet stored
+    assert follower.behind(3)
+    assert seqs(follower.stored([delta(3)])) == [3]
+    assert not follower.behind(3)
+
+
+# --- Storage and parking ----------------------------------------------------------------
+
+
+@pytest.fixture
+def conversation(alice: Any) -> Conversation:
+    return Conversation.objects.create(owner=alice, title="t")
+
+
+def resolved(conversation: Conversation, text: str) -> EventFrame:
+    return protocol.review_resolved(conversation.pk, 0, message_id=1, decision="approved", text=text, replaces="held")
+
+
+@pytest.mark.django_db
+def test_an_event_outside_a_turn_is_numbered_stored_and_published_after_commit(
+    conversation: Conversation, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published: list[EventFrame] = []
+
+    async def publish(frame: EventFrame) -> None:
+        published.append(frame)
+
+    monkeypatch.setattr(events, "publish", publish)
+    conversation.last_seq = 4
+    conversation.save()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        stored = events.append_or_park(conversation_id=conversation.pk, frame=resolved(conversation, "a"))
+    assert stored is not None and stored["seq"] == 5 and stored["text"] == "a"
+    assert published == []  # not before commit
+    for callback in callbacks:
+        callback()
+    assert published == [stored]
+    assert events.replay(conversation_id=conversation.pk, after_seq=4) == [stored]
+    assert events.replay(conversation_id=conversation.pk, after_seq=5) == []
+
+
+@pytest.mark.django_db
+def test_an_event_during_a_turn_is_parked_and_follows_the_turns_last_event(
+    conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reply = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    assert events.append_or_park(conversation_id=conversation.pk, frame=resolved(conversation, "later")) is None
+    assert Event.objects.count() == 0
+
+    # The turn stores a batch, then its last one: the parked event is numbered after it.
+    first = [delta(1, conversation.pk), delta(2, conversation.pk)]
+    assert services.reply_save(conversation_id=conversation.pk, message_id=reply.pk, frames=first, fields={}) == []
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 2 and len(conversation.parked_events) == 1
+    fields = {"status": "complete"}
+    released = services.reply_save(
+        conversation_id=conversation.pk, message_id=reply.pk, frames=[delta(3, conversation.pk)], fields=fields,
+        final=True,
+    )  # fmt: skip
+    assert [(f["type"], f["seq"]) for f in released] == [("review_resolved", 4)]
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 4 and conversation.parked_events == []
+    assert seqs(events.replay(conversation_id=conversation.pk, after_seq=0)) == [1, 2, 3, 4]
+    assert seqs(events.replay(conversation_id=conversation.pk, after_seq=2)) == [3, 4]
+
+
+@pytest.mark.django_db
+def test_a_dead_turn_gives_the_counter_back(conversation: Conversation, settings: Any) -> None:
+    settings.LLM_TOTAL_TIMEOUT = -120  # every streaming reply is past the cap
+    Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    events.store(conversation_id=conversation.pk, frames=[delta(1, conversation.pk)])  # stored before it died
+    conversation.parked_events = [resolved(conversation, "parked")]
+    conversation.save()
+    stored = events.append_or_park(conversation_id=conversation.pk, frame=resolved(conversation, "now"))
+    assert stored is not None and stored["seq"] == 3
+    assert [f.get("text") for f in events.replay(conversation_id=conversation.pk, after_seq=0)] == [
+        "t1",
+        "parked",
+        "now",
+    ]
+    assert Message.objects.get(conversation=conversation).status == "failed"
+
+
+@pytest.mark.django_db
+def test_the_final_save_of_a_held_reply_asks_for_review(conversation: Conversation) -> None:
+    reply = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    asked: list[int] = []
+
+    def receiver(sender: Any, *, message_id: int, **kwargs: Any) -> None:
+        asked.append(message_id)
+
+    signals.reply_needs_review.connect(receiver)
+    try:
+        save = {"conversation_id": conversation.pk, "message_id": reply.pk, "frames": [], "fields": {}}
+        services.reply_save(**save, final=False, needs_review=True)  # type: ignore[arg-type]
+        services.reply_save(**save, final=True, needs_review=False)  # type: ignore[arg-type]
+        assert asked == []
+        services.reply_save(**save, final=True, needs_review=True)  # type: ignore[arg-type]
+        assert asked == [reply.pk]
+    finally:
+        signals.reply_needs_review.disconnect(receiver)
+
+
+# --- A running turn's events (in-memory channel layer, no database) ---------------------
+
+
+async def receive(layer: Any, channel: str) -> dict[str, Any]:
+    return dict(await asyncio.wait_for(layer.receive(channel), 5))
+
+
+async def test_turn_events_publish_at_once_and_store_in_batches() -> None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(events.conversation_group(1), channel)
+    batches: list[tuple[list[int], bool]] = []
+    fail_next = [True]
+    parked = protocol.review_resolved(1, 4, message_id=1, decision="approved", text="x", replaces="held")
+
+    async def save(frames: list[EventFrame], final: bool) -> list[EventFrame]:
+        if fail_next.pop() if fail_next else False:
+            raise ConnectionError("database down")
+        batches.append((seqs(frames), final))
+        return [parked] if final else []
+
+    log = events.TurnEvents(conversation_id=1, seq=1, save=save, flush_interval=3600)
+    await log.emit(delta(log.next_seq()))
+    assert (await receive(layer, channel)) == {"type": events.FRAME, "frame": delta(2)}
+    with pytest.raises(ConnectionError):
+        await log.flush()
+    assert seqs(log.pending) == [2]  # kept for the next flush
+    await log.emit(delta(log.next_seq()))
+    await receive(layer, channel)
+    await log.close()
+    assert batches == [([2, 3], True)]
+    # The parked event the end released is published, then the batch is announced.
+    assert (await receive(layer, channel)) == {"type": events.FRAME, "frame": parked}
+    assert (await receive(layer, channel)) == {"type": events.STORED, "conversation_id": 1, "seq": 4}
