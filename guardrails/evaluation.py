@@ -37,7 +37,7 @@ from typing import Any, TextIO
 
 from guardrails import policy
 from guardrails.checks import toxicity
-from guardrails.pipeline import Stage, compose
+from guardrails.stages import Stage, compose
 
 TOKEN_MAX_CHARS = 6
 _TOKEN = re.compile(rf"\s*(?:\w{{1,{TOKEN_MAX_CHARS}}}|[^\w\s])|\s+")

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guardrails import chunking, pipeline, policy
+from guardrails import pipeline, policy, stages
 from guardrails.checks import CombinedChecker
+from guardrails.conf import GuardrailsSettings
 
 DATA = Path(__file__).resolve().parent / "data"
 OBFUSCATION = ("spacing", "look-alike", "full-width", "invisible", "leetspeak", "repeats")
@@ -58,12 +59,8 @@ async def moderate(
         for piece in word_tokens(text):
             yield piece
 
-    stream = pipeline.compose(
-        tokens(),
-        chunking.sentences(max_chars=max_chars),
-        pipeline.moderate(bound, context_chars=context_chars),
-        policy.apply(policy.PolicyConfig.from_value("hold_rest")),
-    )
+    config = GuardrailsSettings(chunk_max_chars=max_chars, context_chars=context_chars, on_fail="hold_rest")
+    stream = stages.compose(tokens(), *pipeline.moderation(config, bound))
     released, reasons, held = [], [], False
     async for item in stream:
         if isinstance(item, policy.Release):
