@@ -7,7 +7,6 @@ authenticate with ``Authorization: Bearer <key>`` and may omit ``Origin``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
 
-from chat import services, throttle
+from chat import protocol, services, throttle
 from chat.protocol import ErrorCode
 
 
@@ -27,11 +26,8 @@ def origin_allowed(origin: str | None) -> bool:
     if settings.WS_ALLOWED_ORIGINS:
         return origin.rstrip("/") in settings.WS_ALLOWED_ORIGINS
     parts = urlsplit(origin)
-    return (
-        parts.scheme in {"http", "https"}
-        and bool(parts.hostname)
-        and validate_host(parts.hostname, settings.ALLOWED_HOSTS)
-    )
+    host = parts.hostname
+    return parts.scheme in {"http", "https"} and bool(host) and validate_host(host or "", settings.ALLOWED_HOSTS)
 
 
 THROTTLED_CLOSE_CODE = 4429  # an application close code: "too many requests"
@@ -52,12 +48,7 @@ async def refuse_throttled(receive: Any, send: Any) -> None:
         "after the last failure, whatever key they carry."
     )
     await send({"type": "websocket.accept"})
-    await send(
-        {
-            "type": "websocket.send",
-            "text": json.dumps({"type": "error", "code": ErrorCode.RATE_LIMITED, "detail": detail}),
-        }
-    )
+    await send({"type": "websocket.send", "text": protocol.dumps(protocol.error_frame(ErrorCode.RATE_LIMITED, detail))})
     await send({"type": "websocket.close", "code": THROTTLED_CLOSE_CODE})
 
 
@@ -66,7 +57,8 @@ class ChatAuthMiddleware:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.with_session = AuthMiddlewareStack(inner)
+        # Any: channels types its stack for its own scope TypedDicts; ours passes plain dicts.
+        self.with_session: Any = AuthMiddlewareStack(inner)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         headers = {name.lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}

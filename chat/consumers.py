@@ -15,6 +15,7 @@ from typing import Any, cast
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth.models import User
 
 from chat import control, events, protocol, selectors, services, turns
 from chat.errors import Busy, ChatError, NotFound
@@ -43,13 +44,19 @@ class RateLimiter:
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    # Set in connect() for an accepted socket.
+    user: User
+    followers: dict[int, events.Follower]
+    limiter: RateLimiter
+
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        # A session's user is a lazy proxy of a User; AnonymousUser is not a User.
+        if not isinstance(user, User) or not user.is_authenticated:
             await self.close()  # before accept: the handshake is refused with 403
             return
         self.user = user
-        self.followers: dict[int, events.Follower] = {}
+        self.followers = {}
         self.limiter = RateLimiter(settings.CHAT_RATE_LIMIT_PER_MINUTE)
         await self.accept()
 

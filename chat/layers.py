@@ -22,4 +22,4 @@ class SweepingInMemoryChannelLayer(InMemoryChannelLayer):
         now = time.monotonic()
         if now - self._last_sweep >= self.sweep_interval:
             self._last_sweep = now
-            super()._clean_expired()
+            super()._clean_expired()  # type: ignore[misc]  # channels-stubs omits this private method

@@ -55,7 +55,8 @@ class Message(models.Model):
     usage = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_detail = models.TextField(blank=True)
-    client_msg_id = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not "": the unique constraint below applies only to messages that carry an id.
+    client_msg_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -96,6 +97,9 @@ class Event(models.Model):
         ordering = ["seq"]
         constraints = [models.UniqueConstraint(fields=["conversation", "seq"], name="event_seq_once_per_conversation")]
 
+    def __str__(self) -> str:
+        return f"{self.type} #{self.seq} in conversation {self.conversation_id}"
+
 
 class ApiKey(models.Model):
     """A bearer key for programs. Only a SHA-256 of the secret is stored."""
@@ -127,3 +131,6 @@ class Rating(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["message", "user"], name="rating_once_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.get_value_display()} on reply {self.message_id}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from chat.models import Conversation, Event, Message, Rating
@@ -13,15 +13,15 @@ from chat.protocol import TurnStartedFrame
 from chat.segments import Segments, ShownSegment
 
 
-def conversations_for_user(*, user: AbstractBaseUser) -> QuerySet[Conversation]:
+def conversations_for_user(*, user: User) -> QuerySet[Conversation]:
     return Conversation.objects.filter(owner=user).order_by("-updated_at", "-id")
 
 
-def conversation_for_user(*, user: AbstractBaseUser, conversation_id: int) -> Conversation | None:
+def conversation_for_user(*, user: User, conversation_id: int) -> Conversation | None:
     return Conversation.objects.filter(pk=conversation_id, owner=user).first()
 
 
-def message_for_user(*, user: AbstractBaseUser, message_id: int) -> Message | None:
+def message_for_user(*, user: User, message_id: int) -> Message | None:
     return Message.objects.select_related("conversation").filter(pk=message_id, conversation__owner=user).first()
 
 
@@ -40,7 +40,7 @@ def history_for_llm(*, conversation: Conversation) -> list[dict[str, str]]:
     return history
 
 
-def turn_started_for_client_msg_id(*, user: AbstractBaseUser, client_msg_id: str) -> TurnStartedFrame | None:
+def turn_started_for_client_msg_id(*, user: User, client_msg_id: str) -> TurnStartedFrame | None:
     """The ``turn_started`` event of the turn a resent message already started, if any."""
     user_message = (
         Message.objects.select_related("conversation")
@@ -60,7 +60,7 @@ def turn_started_for_client_msg_id(*, user: AbstractBaseUser, client_msg_id: str
 # --- Web UI snapshot (appended by the web-UI issue) --------------------------------------
 
 
-def conversation_list_for_user(*, user: AbstractBaseUser, limit: int = 200) -> list[dict[str, Any]]:
+def conversation_list_for_user(*, user: User, limit: int = 200) -> list[dict[str, Any]]:
     """The user's conversations for the sidebar, newest first."""
     rows = conversations_for_user(user=user).values("id", "title", "updated_at")[:limit]
     return [
@@ -78,7 +78,7 @@ def _shown_segments(message: Message) -> list[ShownSegment]:
     return segments.shown(settings.GUARDRAILS_PLACEHOLDER)
 
 
-def conversation_snapshot(*, user: AbstractBaseUser, conversation_id: int) -> dict[str, Any] | None:
+def conversation_snapshot(*, user: User, conversation_id: int) -> dict[str, Any] | None:
     """A conversation as the web UI first shows it, consistent with replay from ``after_seq``.
 
     ``last_seq`` is read before the messages: anything stored after that read is replayed

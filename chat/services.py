@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,7 +34,7 @@ def _hash_key(raw: str) -> str:
 
 
 @transaction.atomic
-def api_key_create(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiKey, str]:
+def api_key_create(*, user: User, name: str = "") -> tuple[ApiKey, str]:
     """Make a key; return it with the raw secret, which is shown once and never stored."""
     prefix = secrets.token_hex(4)
     raw = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
@@ -42,7 +42,7 @@ def api_key_create(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiKey, s
     return key, raw
 
 
-def api_key_authenticate(*, raw: str) -> AbstractBaseUser | None:
+def api_key_authenticate(*, raw: str) -> User | None:
     """The active user owning this key, or None for an unknown, revoked or malformed key."""
     if not raw.startswith(API_KEY_PREFIX):
         return None
@@ -81,9 +81,7 @@ class TurnStart:
 
 
 @transaction.atomic
-def turn_start(
-    *, user: AbstractBaseUser, text: str, conversation_id: int | None, client_msg_id: str | None
-) -> TurnStart:
+def turn_start(*, user: User, text: str, conversation_id: int | None, client_msg_id: str | None) -> TurnStart:
     """Store the user's message and an empty reply, and the ``turn_started`` event.
 
     Raises :class:`NotFound` (missing or another user's conversation) or :class:`Busy` (a
@@ -104,6 +102,7 @@ def turn_start(
                 duplicate=True,
             )
 
+    conversation: Conversation | None
     if conversation_id is None:
         conversation = Conversation.objects.create(owner=user, title=_title_from(text))
     else:
@@ -182,7 +181,7 @@ def reply_save(
 
 
 @transaction.atomic
-def rating_set(*, user: AbstractBaseUser, message_id: int, value: int, comment: str = "") -> Rating:
+def rating_set(*, user: User, message_id: int, value: int, comment: str = "") -> Rating:
     message = selectors.message_for_user(user=user, message_id=message_id)
     if message is None or message.role != Message.Role.ASSISTANT:
         raise NotFound("No such reply.")

@@ -27,6 +27,7 @@ from guardrails import conf as guardrails_conf
 from guardrails import input_check, pii, pipeline, policy, stages, wiring
 from guardrails import services as guardrails_services
 from guardrails.checks import Verdict
+from guardrails.services import Action
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ async def _generate(turn: TurnStart, reply: Reply, log: events.TurnEvents) -> No
     stream = stages.compose(llm.get_backend().stream(turn.history), *moderation, restore)
 
     # 3. Events: released text as deltas, a placeholder per held segment.
-    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+    async with contextlib.aclosing(stream):  # type: ignore[type-var]  # stages are async generators
         async for item in stream:
             control.check(mid)
             if isinstance(item, policy.Release):
@@ -185,10 +186,10 @@ async def _error(turn: TurnStart, log: events.TurnEvents, code: str, detail: str
     await log.emit(protocol.turn_error(turn.conversation_id, seq, code=code, detail=detail, message_id=turn.message_id))
 
 
-async def _record(message_id: int, verdicts: list[Verdict], action: str | None = None) -> None:
+async def _record(message_id: int, verdicts: list[Verdict], action: Action | None = None) -> None:
     if verdicts:
         await database_sync_to_async(guardrails_services.moderation_events_record)(
             message_id=message_id,
             verdicts=verdicts,
-            action=action,  # type: ignore[arg-type]
+            action=action,
         )

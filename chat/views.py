@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from chat import selectors, services
 from chat.errors import NotFound
 from chat.models import Rating
+from chat.requests import AuthenticatedHttpRequest
 from guardrails.health import active_toxicity_model
 
 RATING_COMMENT_MAX = 2000
@@ -38,7 +39,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # report, don't crash the probe
         ok, checks["database"] = False, f"error: {exc.__class__.__name__}"
     checks["llm"] = {"base_url": settings.LLM_BASE_URL, "api": settings.LLM_API, "model": settings.LLM_MODEL}
-    checks["channel_layer"] = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    checks["channel_layer"] = str(settings.CHANNEL_LAYERS["default"]["BACKEND"]).rsplit(".", 1)[-1]
     # Which toxicity model guards replies; "fallback": true means the weak stand-in is active.
     checks["toxicity_model"] = active_toxicity_model()
     return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
@@ -55,7 +56,7 @@ def sign_in_locked(
     return render(request, "registration/locked_out.html", context, status=429)
 
 
-def _chat_page(request: HttpRequest, conversation_id: int | None, title: str) -> HttpResponse:
+def _chat_page(request: AuthenticatedHttpRequest, conversation_id: int | None, title: str) -> HttpResponse:
     context = {
         "conversations": selectors.conversation_list_for_user(user=request.user),
         "conversation_id": conversation_id,
@@ -66,13 +67,13 @@ def _chat_page(request: HttpRequest, conversation_id: int | None, title: str) ->
 
 
 @login_required
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A new, empty conversation: it is created by the first message."""
     return _chat_page(request, None, "New conversation")
 
 
 @login_required
-def conversation_page(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def conversation_page(request: AuthenticatedHttpRequest, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_for_user(user=request.user, conversation_id=conversation_id)
     if conversation is None:
         raise Http404("No such conversation.")
@@ -104,14 +105,14 @@ def _bad_request(detail: str) -> JsonResponse:
 
 @require_GET
 @_api_login_required
-def api_conversations(request: HttpRequest) -> JsonResponse:
+def api_conversations(request: AuthenticatedHttpRequest) -> JsonResponse:
     """``{"conversations": [{id, title, updated_at}, ...]}``, newest first."""
     return JsonResponse({"conversations": selectors.conversation_list_for_user(user=request.user)})
 
 
 @require_GET
 @_api_login_required
-def api_conversation(request: HttpRequest, conversation_id: int) -> JsonResponse:
+def api_conversation(request: AuthenticatedHttpRequest, conversation_id: int) -> JsonResponse:
     """The snapshot the page starts from: ``{id, title, messages, after_seq, resume_after}``."""
     snapshot = selectors.conversation_snapshot(user=request.user, conversation_id=conversation_id)
     if snapshot is None:
@@ -130,7 +131,7 @@ def _rating_json(rating: Rating) -> dict[str, Any]:
 
 @require_POST
 @_api_login_required
-def api_message_rating(request: HttpRequest, message_id: int) -> JsonResponse:
+def api_message_rating(request: AuthenticatedHttpRequest, message_id: int) -> JsonResponse:
     """Set (or change) the user's rating of a reply: JSON ``{value: 1|-1, comment?}``."""
     try:
         body = json.loads(request.body or b"{}")

@@ -335,11 +335,9 @@ REVIEW_REJECT_TEXT = env_str(
     "This part of the reply was removed by our review team. Please contact support if you need more help.",
 )
 # Celery beat (`celery -A config beat`, or `worker -B`): escalate overdue items, expire stale ones.
+REVIEW_ESCALATE_EVERY_S = env_float("REVIEW_ESCALATE_EVERY_S", 60.0)
 CELERY_BEAT_SCHEDULE = {
-    "escalate-reviews": {
-        "task": "review.tasks.escalate_reviews",
-        "schedule": env_float("REVIEW_ESCALATE_EVERY_S", 60.0),
-    },
+    "escalate-reviews": {"task": "review.tasks.escalate_reviews", "schedule": REVIEW_ESCALATE_EVERY_S},
 }
 
 # --- Sign-in throttling (django-axes for passwords, chat/throttle.py for API keys) ---------

@@ -5,13 +5,14 @@ actions; the review queue itself is ``review.ReviewItem``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from guardrails import conf
 from guardrails.checks.detectors import DetectorConfig
+from guardrails.checks.patterns import Kind as PatternKind
 from guardrails.checks.patterns import PatternRule, example_failures
 
 
@@ -62,6 +63,13 @@ class Pattern(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Validate here, not only in the admin form, so no code path stores a broken rule.
+        self.full_clean()
+        if not self._state.adding:
+            self.version += 1
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         tests = self.tests or {}
         if not isinstance(tests, dict) or set(tests) - {"must_match", "must_not_match"}:
@@ -71,18 +79,12 @@ class Pattern(models.Model):
             if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
                 raise ValidationError({"tests": f"{key} must be a list of texts."})
         cfg = conf.load()
-        rule = PatternRule(name=self.name, kind=self.kind, expression=self.expression)  # type: ignore[arg-type]
+        # kind is one of Kind's values (choices, validated by full_clean before clean runs).
+        rule = PatternRule(name=self.name, kind=cast(PatternKind, self.kind), expression=self.expression)
         detectors = DetectorConfig(allowed_domains=cfg.allowed_domains, allowed_contacts=cfg.allowed_contacts)
         problems = example_failures(rule, examples["must_match"], examples["must_not_match"], detectors)
         if problems:
             raise ValidationError({"expression": problems})
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # Validate here, not only in the admin form, so no code path stores a broken rule.
-        self.full_clean()
-        if not self._state.adding:
-            self.version += 1
-        super().save(*args, **kwargs)
 
 
 class ModerationEvent(models.Model):

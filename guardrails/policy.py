@@ -112,7 +112,7 @@ def apply(cfg: PolicyConfig) -> Stage:
 
     async def stage(items: AsyncIterator[Any]) -> AsyncIterator[Any]:
         state = PolicyState()
-        async with contextlib.aclosing(items) as upstream:  # type: ignore[type-var]
+        async with contextlib.aclosing(items) as upstream:  # type: ignore[type-var]  # stages are async generators
             async for item in upstream:
                 if not isinstance(item, CheckedChunk):
                     yield item

@@ -48,9 +48,8 @@ async def apattern_rules() -> PatternRules:
     recheck = conf.load().patterns_recheck_s
     now = time.monotonic()
     with _lock:
-        fresh_enough = not _dirty and _rules is not None and now - _checked_at < recheck
-        if fresh_enough:
-            return _rules  # type: ignore[return-value]
+        if not _dirty and _rules is not None and now - _checked_at < recheck:
+            return _rules
         _dirty = False
         _checked_at = now
     try:

@@ -15,10 +15,11 @@ from functools import wraps
 from typing import Any
 
 from django.core.paginator import EmptyPage, Paginator
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
+from chat.requests import AuthenticatedHttpRequest
 from chat.services import api_key_authenticate
 from review import selectors, services
 from review.models import ReviewItem
@@ -54,12 +55,12 @@ def error(status: int, code: str, detail: str) -> JsonResponse:
 
 
 def _csrf_failure(request: HttpRequest) -> JsonResponse | None:
-    def no_view(_: HttpRequest) -> None:
-        return None
+    def no_view(_: HttpRequest) -> HttpResponse:  # never called: only the CSRF check runs
+        return HttpResponse(status=204)
 
-    middleware = CsrfViewMiddleware(no_view)  # type: ignore[arg-type]
+    middleware = CsrfViewMiddleware(no_view)
     middleware.process_request(request)
-    if middleware.process_view(request, None, (), {}) is not None:  # type: ignore[arg-type]
+    if middleware.process_view(request, no_view, (), {}) is not None:
         return error(403, "csrf_failed", "CSRF check failed: send the csrftoken cookie's value as X-CSRFToken.")
     return None
 
@@ -135,7 +136,7 @@ def _int_param(request: HttpRequest, name: str, default: int) -> int:
 
 @allow("GET")
 @reviewer_required
-def review_list(request: HttpRequest) -> JsonResponse:
+def review_list(request: AuthenticatedHttpRequest) -> JsonResponse:
     """``?status=pending|claimed|overdue|decided|expired|open|all`` (default ``open``),
     ``&page=N&page_size=N`` → ``{count, page, pages, results: [item, ...]}``."""
     status = request.GET.get("status", "open")
@@ -169,27 +170,27 @@ def _item_response(item_id: int) -> JsonResponse:
 
 @allow("GET")
 @reviewer_required
-def review_detail(request: HttpRequest, item_id: int) -> JsonResponse:
+def review_detail(request: AuthenticatedHttpRequest, item_id: int) -> JsonResponse:
     return _item_response(item_id)
 
 
 @allow("POST")
 @reviewer_required
-def review_claim(request: HttpRequest, item_id: int) -> JsonResponse:
-    services.review_item_claim(item_id=item_id, user=request.user)  # type: ignore[arg-type]
+def review_claim(request: AuthenticatedHttpRequest, item_id: int) -> JsonResponse:
+    services.review_item_claim(item_id=item_id, user=request.user)
     return _item_response(item_id)
 
 
 @allow("POST")
 @reviewer_required
-def review_release(request: HttpRequest, item_id: int) -> JsonResponse:
-    services.review_item_release(item_id=item_id, user=request.user)  # type: ignore[arg-type]
+def review_release(request: AuthenticatedHttpRequest, item_id: int) -> JsonResponse:
+    services.review_item_release(item_id=item_id, user=request.user)
     return _item_response(item_id)
 
 
 @allow("POST")
 @reviewer_required
-def review_decision(request: HttpRequest, item_id: int) -> JsonResponse:
+def review_decision(request: AuthenticatedHttpRequest, item_id: int) -> JsonResponse:
     """``{"decision": "approved"|"rejected"|"edited", "text": "...", "note": "..."}``; the verbs
     ``approve``, ``reject`` and ``edit`` are accepted too. The answer uses the outcome words."""
     body = _json_body(request)
@@ -198,7 +199,7 @@ def review_decision(request: HttpRequest, item_id: int) -> JsonResponse:
         raise ReviewInvalid('"decision" must be "approved", "rejected" or "edited" (or approve, reject, edit).')
     services.review_item_decide(
         item_id=item_id,
-        user=request.user,  # type: ignore[arg-type]
+        user=request.user,
         decision=DECISION_INPUT[decision],
         text=_text_field(body, "text"),
         note=_text_field(body, "note"),

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from chat import events
 from chat.models import Message
 from chat.services import reply_resolve
 from guardrails.audit import audit_append
@@ -121,7 +121,7 @@ def _notify_reviewers_on_commit(event: str, item: ReviewItem) -> None:
     message = {"type": "review.item", "event": event, "item": item_summary(item)}
 
     def send() -> None:
-        async_to_sync(get_channel_layer().group_send)(REVIEWERS_GROUP, message)
+        async_to_sync(events.layer().group_send)(REVIEWERS_GROUP, message)
 
     transaction.on_commit(send)
 

@@ -56,7 +56,7 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> Non
         if time.monotonic() > deadline:
             raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
         time.sleep(0.2)
-    raise RuntimeError(f"{process.args[0]} exited with status {process.returncode} while starting")
+    raise RuntimeError(f"{process.args!r} exited with status {process.returncode} while starting")
 
 
 class Processes:

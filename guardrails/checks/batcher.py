@@ -129,7 +129,7 @@ class MicroBatcher(Generic[T, R]):
             if error is not None:
                 request.future.set_exception(error)
             else:
-                request.future.set_result(result)  # type: ignore[arg-type]
+                request.future.set_result(result)  # type: ignore[arg-type]  # result is set when error is None
 
         with contextlib.suppress(RuntimeError):  # RuntimeError: that caller's event loop has closed
             request.loop.call_soon_threadsafe(resolve)

@@ -127,7 +127,8 @@ def detoxify_from_loaded(
     classes = [_DETOXIFY_RENAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
     import transformers
 
-    transformers.utils.logging.disable_progress_bar()  # one model, loaded once: no progress bar in logs
+    # One model, loaded once: no progress bar in logs.
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
     with _offline(bool(config_dir)):
         model, tokenizer = dx.get_model_and_tokenizer(**args, state_dict=loaded["state_dict"])
     return DetoxifyClassifier(model, tokenizer, classes, info, device=device)
@@ -282,7 +283,7 @@ def hf_from_folder(
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"TOXICITY_MODEL=hf:{path}: no config.json there")
     version = weights_digest(path)
-    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
     with _offline(True):
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         model = transformers.AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)

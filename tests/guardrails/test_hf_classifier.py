@@ -13,7 +13,7 @@ import pytest
 import torch
 import transformers
 
-from guardrails import conf, health, startup
+from guardrails import conf, health, startup, wiring
 from guardrails.checks import toxicity
 from guardrails.checks.classifiers import (
     HFTextClassifier,
@@ -142,9 +142,9 @@ def test_settings_parse_the_label_map(settings: Any) -> None:
 
 @pytest.fixture
 def fresh_model() -> Iterator[None]:
-    toxicity.reset_scorer()
+    wiring.reset_scorer()
     yield
-    toxicity.reset_scorer()
+    wiring.reset_scorer()
 
 
 @pytest.mark.parametrize(("bias", "held"), [([-8.0, 8.0], True), ([8.0, -8.0], False)])
@@ -159,7 +159,7 @@ def test_the_process_model_and_thresholds_come_from_settings(
     info = startup.load_models()
     assert info.name == "hf:model" and health.active_toxicity_model()["fallback"] is False
 
-    checker = toxicity.ToxicityChecker(toxicity.get_scorer(), thresholds=conf.load().toxicity_thresholds)
+    checker = toxicity.ToxicityChecker(wiring.get_scorer(), thresholds=conf.load().toxicity_thresholds)
     verdicts = asyncio.run(asyncio.wait_for(checker.check("Your order shipped.", context="", offset=0), 30))
     assert bool(verdicts) is held
     if held:

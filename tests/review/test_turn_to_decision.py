@@ -28,7 +28,11 @@ def reviewer_key(reviewer: Any) -> str:
 async def test_held_turn_is_queued_decided_and_shown(tgi: Any, alice_key: str, reviewer_key: str, connect: Any) -> None:
     _, client = await connect(key=alice_key)
     await client.send(
-        {"type": "user_message", "text": "[[echo]] Sure. Call us at +1 415 555 0100.", "conversation_id": None}
+        {
+            "type": "user_message",
+            "text": "[[echo]] Sure. Details are at https://refunds-desk.net/claim today.",
+            "conversation_id": None,
+        }
     )
     frames = await client.recv_until("done")
     started, done = frames[0], frames[-1]

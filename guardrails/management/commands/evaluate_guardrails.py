@@ -11,7 +11,6 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from guardrails import conf, evaluation, pipeline, wiring
-from guardrails.checks import toxicity
 
 
 class Command(BaseCommand):
@@ -44,7 +43,7 @@ class Command(BaseCommand):
             )
         )
         report = evaluation.evaluate(items, outcomes, thresholds=cfg.toxicity_thresholds)
-        info = toxicity.get_scorer().info
+        info = wiring.get_scorer().info
         report["meta"] = {
             "file": str(options["file"]),
             "texts": len(items),

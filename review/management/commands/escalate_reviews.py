@@ -32,7 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, every: float | None, **options: Any) -> None:
         if every is not None and every <= 0:
-            every = float(settings.CELERY_BEAT_SCHEDULE["escalate-reviews"]["schedule"])
+            every = settings.REVIEW_ESCALATE_EVERY_S
         while True:
             counts = tasks.escalate_reviews.apply().get()  # the task's code, in this process
             if any(counts.values()) or every is None:
