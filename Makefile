@@ -43,9 +43,10 @@ test: $(DEV_STAMP)  ## run the whole suite (PYTEST_ARGS="-k ..." to narrow it)
 	node --test tests/js/
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(DEV_STAMP)  ## ruff format --check, ruff check, and import-linter (layers, no cycles)
+lint: $(DEV_STAMP)  ## ruff format --check, ruff check, mypy --strict, import-linter (layers, no cycles)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 format: $(DEV_STAMP)  ## apply ruff format and ruff's safe fixes
