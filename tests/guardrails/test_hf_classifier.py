@@ -13,7 +13,7 @@ import pytest
 import torch
 import transformers
 
-from guardrails import conf, health, startup
+from guardrails import conf, health, startup, wiring
 from guardrails.checks import toxicity
 from guardrails.checks.classifiers import (
     HFTextClassifier,
@@ -47,8 +47,7 @@ def build_tiny_model(
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
+        id2label=dict(enumerate(labels)),  # sets num_labels too
         label2id={label: n for n, label in enumerate(labels)},
         problem_type="multi_label_classification" if multi_label else "single_label_classification",
     )
@@ -142,9 +141,9 @@ def test_settings_parse_the_label_map(settings: Any) -> None:
 
 @pytest.fixture
 def fresh_model() -> Iterator[None]:
-    toxicity.reset_scorer()
+    wiring.reset_scorer()
     yield
-    toxicity.reset_scorer()
+    wiring.reset_scorer()
 
 
 @pytest.mark.parametrize(("bias", "held"), [([-8.0, 8.0], True), ([8.0, -8.0], False)])
@@ -159,7 +158,7 @@ def test_the_process_model_and_thresholds_come_from_settings(
     info = startup.load_models()
     assert info.name == "hf:model" and health.active_toxicity_model()["fallback"] is False
 
-    checker = toxicity.ToxicityChecker(toxicity.get_scorer(), thresholds=conf.load().toxicity_thresholds)
+    checker = toxicity.ToxicityChecker(wiring.get_scorer(), thresholds=conf.load().toxicity_thresholds)
     verdicts = asyncio.run(asyncio.wait_for(checker.check("Your order shipped.", context="", offset=0), 30))
     assert bool(verdicts) is held
     if held:
