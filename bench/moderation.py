@@ -163,10 +163,10 @@ def build_detoxify(device: str) -> ToxicityClassifier:
     return detoxify_from_loaded(checkpoint, config_dir=folder, info=info, device=device)
 
 
-async def bench_model(name: str, classifier: ToxicityClassifier, gen_s: float) -> dict[str, Any]:
+async def bench_model(name: str, classifier: ToxicityClassifier, gen_s: float) -> dict[tuple[str, int | str], Any]:
     rules = rules_from_mappings({**row, "id": n} for n, row in enumerate(SEED_V2))
     detectors = DetectorConfig(DEFAULTS.allowed_domains, DEFAULTS.allowed_contacts)
-    results: dict[str, Any] = {}
+    results: dict[tuple[str, int | str], Any] = {}  # (mode, streams or "capacity") -> figures
     print(f"\n=== {name}: {classifier.info.name} ({classifier.info.source})")
     print(
         f"{'streams':>7} {'mode':>8} {'chunks/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'unreleased':>10} "

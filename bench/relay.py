@@ -600,6 +600,15 @@ async def run_phase_direct(port: int, n: int, args: argparse.Namespace, meter: M
     return out
 
 
+def start_profiler(pid: int, profile: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording ``pid`` into ``profile`` until it gets SIGINT."""
+    return subprocess.Popen(
+        [str(BIN / "py-spy"), "record", "-p", str(pid), "-r", "200",
+         "-f", "raw", "-o", str(profile), "--threads", "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 async def run_phase_app(
     app: App, keys: Sequence[str], n: int, args: argparse.Namespace, meter: Meter, profile: Path | None
 ) -> Phase:
@@ -609,11 +618,7 @@ async def run_phase_app(
     timeout = args.tokens / args.rate + 30
     spy = None
     if profile is not None and shutil.which("py-spy", path=str(BIN)) and app.proc is not None:
-        spy = subprocess.Popen(  # until SIGINT at the end of the phase
-            [str(BIN / "py-spy"), "record", "-p", str(app.proc.pid), "-r", "200",
-             "-f", "raw", "-o", str(profile), "--threads", "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        spy = await asyncio.to_thread(start_profiler, app.proc.pid, profile)  # until SIGINT at the phase's end
         await asyncio.sleep(0.5)  # py-spy attaches
     t0 = time.monotonic() + 0.05
     with meter:
@@ -751,7 +756,7 @@ async def run_config(
             f" tracebacks in the app's log: {app.server_errors()}"
         )
         if args.profile:
-            for path in workdir.glob(f"profile-{cfg.server}-{cfg.layer}.txt"):
+            for path in workdir.glob(f"profile-{cfg.server}-{cfg.layer}.txt"):  # noqa: ASYNC240  the report, after the phases
                 print(f"  py-spy profile of the app at N={max(args.clients)} ({path}):")
                 print(summarize_profile(path))
         if app.server_errors():
@@ -767,7 +772,7 @@ def loadavg() -> str:
 async def main_async(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     tgi_log = workdir / "tgi.log"
-    tgi = subprocess.Popen(
+    tgi = subprocess.Popen(  # noqa: ASYNC220  setup: nothing runs on the loop yet
         [sys.executable, "-m", "bench.relay", "tgi-server", "--port", "0", "--rate", str(args.rate),
          "--tokens", str(args.tokens)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=tgi_log.open("wb"),
@@ -802,7 +807,7 @@ async def main_async(args: argparse.Namespace) -> None:
     finally:
         stop(tgi)
         if not args.keep:
-            for p in workdir.glob("app-*"):
+            for p in workdir.glob("app-*"):  # noqa: ASYNC240  clean-up: nothing runs on the loop any more
                 shutil.rmtree(p, ignore_errors=True)
 
 

@@ -131,7 +131,7 @@ class Client:
         await self.ws.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
 
     async def recv(self, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
-        frame = json.loads(await self.ws.receive_from(timeout=timeout))
+        frame: dict[str, Any] = json.loads(await self.ws.receive_from(timeout=timeout))
         self.frames.append(frame)
         return frame
 

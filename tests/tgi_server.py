@@ -547,7 +547,7 @@ class _Stream:
             return
         if self.chat:
             if not tokens:  # nothing generated: still say how it ended
-                await self._chunk(self._chat_chunk("", finish_reason=_chat_finish(finish)))
+                await self._chunk(self._event(self._chat_chunk("", finish_reason=_chat_finish(finish))))
             include = (self.body.get("stream_options") or {}).get("include_usage")
             if s.usage if s.usage is not None else include:
                 n = len(tokens)

@@ -407,6 +407,7 @@ def _review_item_for(app: App, key: str, message_id: int, timeout: float = 10.0)
     import time
 
     deadline = time.monotonic() + timeout
+    item: dict[str, Any]
     while time.monotonic() < deadline:
         for item in _api(app, key, "/api/reviews/?status=open&page_size=100")["results"]:
             if item["message"]["id"] == message_id:

@@ -120,7 +120,8 @@ def test_an_event_outside_a_turn_is_numbered_stored_and_published_after_commit(
     conversation.save()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         stored = events.append_or_park(conversation_id=conversation.pk, frame=resolved(conversation, "a"))
-    assert stored is not None and stored["seq"] == 5 and stored["text"] == "a"
+    assert stored is not None and stored["type"] == "review_resolved"
+    assert stored["seq"] == 5 and stored["text"] == "a"
     assert published == []  # not before commit
     for callback in callbacks:
         callback()
@@ -200,6 +201,7 @@ async def receive(layer: Any, channel: str) -> dict[str, Any]:
 
 async def test_turn_events_publish_at_once_and_store_in_batches() -> None:
     layer = get_channel_layer()
+    assert layer is not None
     channel = await layer.new_channel()
     await layer.group_add(events.conversation_group(1), channel)
     batches: list[tuple[list[int], bool]] = []

@@ -13,7 +13,7 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from chat.llm import (
 from tests.tgi_server import EOS_TEXT, Script, TGIServer
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "tgi"
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 WIRE = VECTORS / "wire"
 SNAPSHOTS = VECTORS / "snapshots"
 HISTORY = [{"role": "user", "content": "What is deep learning?"}]
@@ -68,7 +69,7 @@ async def run(b: TGIBackend, messages: Sequence[dict[str, str]] = HISTORY) -> tu
     assert isinstance(items[-1], Finish)
     assert not any(isinstance(i, Finish) for i in items[:-1])
     tokens = [i for i in items if isinstance(i, Token)]
-    return tokens, items[-1]  # type: ignore[return-value]
+    return tokens, items[-1]
 
 
 async def run_until_error(b: TGIBackend) -> tuple[list[Token], BackendError]:
@@ -441,6 +442,7 @@ async def test_connect_timeout(api: str, unanswered_port: int) -> None:
 async def test_aclose_closes_the_upstream_connection(server: TGIServer, api: str) -> None:
     server.push(Script(n_tokens=1000, rate=200))
     stream = backend(server, api, max_new_tokens=1000).stream(HISTORY)
+    assert isinstance(stream, AsyncGenerator)  # typed AsyncIterator; aclose is what this test is about
     first = await anext(stream)
     assert isinstance(first, Token)
     await stream.aclose()  # what contextlib.aclosing does when a stage stops early
@@ -469,6 +471,7 @@ async def test_task_cancellation_closes_the_upstream_connection(server: TGIServe
 async def test_cancel_while_queued(server: TGIServer, api: str) -> None:
     server.push(Script(keepalives=1, stall_after=0))
     stream = backend(server, api).stream(HISTORY)
+    assert isinstance(stream, AsyncGenerator)  # so anext gives a coroutine create_task takes
     task = asyncio.create_task(anext(stream))
     await server.wait_for(lambda: server.requests, timeout=5)
     task.cancel()
@@ -576,10 +579,9 @@ def test_server_in_thread_and_sync_wait() -> None:
 
 
 async def test_server_as_subprocess() -> None:
-    root = Path(__file__).resolve().parents[2]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.tgi_server", "--port", "0", "--rate", "0", "--tokens", "4", "--eos",
-        cwd=root, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     try:
         assert proc.stdout is not None

@@ -209,7 +209,7 @@ async def test_event_raised_outside_a_turn_is_delivered_once_in_order(tgi, alice
     from chat import events, protocol
 
     @database_sync_to_async
-    def add(conversation_id: int, text: str) -> dict | None:
+    def add(conversation_id: int, text: str) -> protocol.EventFrame | None:
         frame = protocol.review_resolved(
             conversation_id, 0, message_id=0, decision="approved", text=text, replaces="held"
         )

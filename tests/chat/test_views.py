@@ -134,7 +134,7 @@ async def test_static_files_are_served_by_the_asgi_application() -> None:
     from config.asgi import application
 
     scope = {"type": "http", "method": "GET", "path": "/static/chat.js", "query_string": b"", "headers": []}
-    communicator = ApplicationCommunicator(application, scope)
+    communicator: Any = ApplicationCommunicator(application, scope)  # type: ignore[no-untyped-call]  # asgiref's is unannotated
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(timeout=10)
     body = b""

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 )
 async def test_bad_frames_get_bad_request_and_the_socket_stays_usable(alice_key, connect, raw, detail_part):
     _, client = await connect(key=alice_key)
-    error = await client.request(raw)  # type: ignore[arg-type]
+    error = await client.request(raw)
     assert error["type"] == "error"
     if detail_part is None:
         assert error["code"] == "too_large"
@@ -44,7 +44,7 @@ async def test_bad_frames_get_bad_request_and_the_socket_stays_usable(alice_key,
 
 async def test_deeply_nested_json_under_the_size_limit_is_a_bad_request(alice_key, connect):
     _, client = await connect(key=alice_key)
-    error = await client.request("[" * 30_000 + "]" * 30_000)  # type: ignore[arg-type]
+    error = await client.request("[" * 30_000 + "]" * 30_000)
     assert error["code"] == "bad_request"
     assert await client.request({"type": "ping"}) == {"type": "pong"}
 
@@ -52,7 +52,7 @@ async def test_deeply_nested_json_under_the_size_limit_is_a_bad_request(alice_ke
 async def test_frame_over_64_kib_is_too_large_and_nothing_is_started(tgi, alice_key, connect):
     _, client = await connect(key=alice_key)
     frame = json.dumps({"type": "user_message", "text": "x" * (64 * 1024), "conversation_id": None})
-    error = await client.request(frame)  # type: ignore[arg-type]
+    error = await client.request(frame)
     assert error["code"] == "too_large"
     assert tgi.generation_requests == []
     assert await client.request({"type": "ping"}) == {"type": "pong"}

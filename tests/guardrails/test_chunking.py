@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -22,8 +23,16 @@ class Finish:
     reason: str = "stop"
 
 
-async def chunk_texts(pieces: list[object], max_chars: int = 200) -> list[object]:
+async def chunk_stream(pieces: Sequence[object], max_chars: int = 200) -> list[object]:
     return await collect(sentences(max_chars)(tokens(pieces)))
+
+
+async def chunk_texts(pieces: Sequence[object], max_chars: int = 200) -> list[Chunk]:
+    """The chunks of a stream that holds nothing else."""
+    out = await chunk_stream(pieces, max_chars)
+    chunks = [c for c in out if isinstance(c, Chunk)]
+    assert chunks == out
+    return chunks
 
 
 async def test_sentence_ends_and_newlines_close_chunks() -> None:
@@ -56,7 +65,7 @@ async def test_a_word_longer_than_half_the_cap_is_cut_hard() -> None:
 
 async def test_finish_passes_through_after_the_pending_text_is_flushed() -> None:
     finish = Finish()
-    out = await chunk_texts([Tok("No full stop"), Tok("<eos>", special=True), finish])
+    out = await chunk_stream([Tok("No full stop"), Tok("<eos>", special=True), finish])
     assert out == [Chunk(0, "No full stop", 0, "end"), finish]
 
 

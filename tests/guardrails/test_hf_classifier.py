@@ -47,8 +47,7 @@ def build_tiny_model(
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
+        id2label=dict(enumerate(labels)),  # sets num_labels too
         label2id={label: n for n, label in enumerate(labels)},
         problem_type="multi_label_classification" if multi_label else "single_label_classification",
     )

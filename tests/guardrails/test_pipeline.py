@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import pytest
 
@@ -13,16 +13,25 @@ from tests.guardrails.conftest import collect, released_text, run_reply, tokens
 
 
 class Recorder:
-    """A checker that records what it was asked and fails texts containing ``bad``."""
+    """A checker that records what it was asked and fails texts containing ``bad``. Call ``n``
+    sets ``started[n]`` once recorded, then waits for ``delays[n]``."""
 
-    def __init__(self, bad: str = "BAD", delays: dict[int, asyncio.Event] | None = None) -> None:
+    def __init__(
+        self,
+        bad: str = "BAD",
+        delays: dict[int, asyncio.Event] | None = None,
+        started: dict[int, asyncio.Event] | None = None,
+    ) -> None:
         self.bad = bad
         self.calls: list[tuple[str, str, int]] = []
         self.delays = delays or {}
+        self.started = started or {}
 
     async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
         n = len(self.calls)
         self.calls.append((text, context, offset))
+        if n in self.started:
+            self.started[n].set()
         if n in self.delays:
             await self.delays[n].wait()
         window = context + text
@@ -56,14 +65,13 @@ async def test_each_check_sees_the_preceding_text_as_context() -> None:
 
 
 async def test_results_keep_stream_order_when_checks_finish_out_of_order() -> None:
-    first_may_finish = asyncio.Event()
-    checker = Recorder(delays={0: first_may_finish})
+    first_may_finish, second_started = asyncio.Event(), asyncio.Event()
+    checker = Recorder(delays={0: first_may_finish}, started={1: second_started})
     chunks = [chunk(0, "A. ", 0), chunk(1, "B. ", 3), "FINISH"]
     stream = stages.moderate(checker, context_chars=10)(tokens(chunks))
     got = asyncio.ensure_future(collect(stream))
     # The second chunk's check starts (and ends) while the first is still pending.
-    while len(checker.calls) < 2:
-        await asyncio.sleep(0)  # wait-ok: yields to the loop once, waits for nothing
+    await asyncio.wait_for(second_started.wait(), 5)
     first_may_finish.set()
     out = await asyncio.wait_for(got, 5)
     assert [o.chunk.text if isinstance(o, CheckedChunk) else o for o in out] == ["A. ", "B. ", "FINISH"]
@@ -103,6 +111,7 @@ async def test_closing_the_stage_closes_the_upstream() -> None:
             closed.set()
 
     stream = stages.moderate(Recorder(), context_chars=10)(endless())
+    assert isinstance(stream, AsyncGenerator)  # a Stage promises an AsyncIterator; aclose is under test
     await anext(stream)
     await stream.aclose()
     assert closed.is_set()

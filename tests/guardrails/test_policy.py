@@ -13,7 +13,8 @@ OPEN_ERROR = Verdict("toxicity", "error", 0.0, (0, 1), passed=True)
 
 
 def run(on_fail: OnFail, verdict_lists: list[list[Verdict]]) -> list[object]:
-    cfg, state, out = PolicyConfig(on_fail), PolicyState(), []
+    cfg, state = PolicyConfig(on_fail), PolicyState()
+    out: list[object] = []
     for n, verdicts in enumerate(verdict_lists):
         state, decisions = decide(cfg, state, CheckedChunk(Chunk(n, f"c{n} ", n * 3), verdicts))
         out += decisions

@@ -49,7 +49,8 @@ def _roberta_tokenizer(folder: Path, corpus: list[str], vocab_size: int) -> Any:
     )
     model = json.loads(bpe.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    tokenizer = transformers.RobertaTokenizer(vocab=model["vocab"], merges=merges)
+    # transformers annotates merges as list[str]; the tokenizers BPE it builds takes (a, b) pairs.
+    tokenizer = transformers.RobertaTokenizer(vocab=model["vocab"], merges=merges)  # type: ignore[arg-type]
     tokenizer.model_max_length = 512
     tokenizer.save_pretrained(str(folder))
     return tokenizer
@@ -79,6 +80,8 @@ def build(
     folder.mkdir(parents=True, exist_ok=True)
     corpus = corpus or _CORPUS
     torch.manual_seed(seed)
+    config: transformers.PretrainedConfig
+    model: transformers.PreTrainedModel
     if arch == "roberta":
         tokenizer = _roberta_tokenizer(folder, corpus, vocab_size)
         classes = UNBIASED_CLASSES
@@ -90,9 +93,9 @@ def build(
         config = transformers.RobertaConfig(
             vocab_size=max(len(tokenizer), 50265 if size == "base" else 0),
             max_position_embeddings=514,
-            num_labels=len(classes),
             **dims,
         )
+        config.num_labels = len(classes)  # not an __init__ parameter of the typed configs
         model_name, tokenizer_name, model_type = "RobertaForSequenceClassification", "RobertaTokenizer", "roberta-base"
         model = transformers.RobertaForSequenceClassification(config)
     elif arch == "bert":
@@ -104,8 +107,8 @@ def build(
             num_hidden_layers=2,
             num_attention_heads=2,
             intermediate_size=64,
-            num_labels=len(classes),
         )
+        config.num_labels = len(classes)
         model_name, tokenizer_name, model_type = "BertForSequenceClassification", "BertTokenizer", "bert-base-uncased"
         model = transformers.BertForSequenceClassification(config)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from channels.db import database_sync_to_async
@@ -28,7 +28,13 @@ def reviewer_key(reviewer: Any) -> str:
     return services.api_key_create(user=reviewer)[1]
 
 
-def bearer(key: str) -> dict[str, str]:
+class Bearer(TypedDict):
+    """The test client's keyword for the ``Authorization`` header."""
+
+    HTTP_AUTHORIZATION: str
+
+
+def bearer(key: str) -> Bearer:
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
 
 
@@ -90,7 +96,8 @@ def test_session_posts_need_csrf_bearer_posts_do_not(item: ReviewItem, reviewer:
 def test_wrong_method_and_bad_input_are_json(item: ReviewItem, reviewer_key: str) -> None:
     wrong = Client().get(f"/api/reviews/{item.pk}/claim", **bearer(reviewer_key))
     assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
-    for body in [{"decision": "perhaps"}, {"decision": "edit"}, {"decision": "edit", "text": 5}]:
+    bodies: list[dict[str, Any]] = [{"decision": "perhaps"}, {"decision": "edit"}, {"decision": "edit", "text": 5}]
+    for body in bodies:
         bad = post(Client(), f"/api/reviews/{item.pk}/decision", body, **bearer(reviewer_key))
         assert bad.status_code == 400 and bad.json()["detail"]
     raw = Client().post(

@@ -30,7 +30,10 @@ pytestmark = pytest.mark.django_db
 
 
 def last_event(reply: Message) -> dict[str, Any]:
-    return Event.objects.filter(conversation_id=reply.conversation_id).order_by("-seq").first().payload
+    event = Event.objects.filter(conversation_id=reply.conversation_id).order_by("-seq").first()
+    assert event is not None
+    payload: dict[str, Any] = event.payload
+    return payload
 
 
 # --- queueing -------------------------------------------------------------------------------
@@ -85,11 +88,12 @@ def test_tasks_queued_under_their_old_names_still_run(held_reply: Message) -> No
 def test_task_options_keep_work_when_a_worker_dies() -> None:
     for task in (tasks.queue_review, tasks.escalate_reviews, tasks.queue_review_legacy, tasks.escalate_reviews_legacy):
         assert task.acks_late and task.reject_on_worker_lost
-        assert task.autoretry_for and task.retry_backoff
+        assert task.autoretry_for and task.retry_backoff  # type: ignore[union-attr]  # celery-types' Task lacks the autoretry options
 
 
 def test_queued_on_commit_reaches_reviewers(held_reply: Message, django_capture_on_commit_callbacks: Any) -> None:
     layer = get_channel_layer()
+    assert layer is not None
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(review.REVIEWERS_GROUP, channel)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
