@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.cache import cache
+from axes.handlers.proxy import AxesProxyHandler
 from django.test import Client
 
 PASSWORD = "correct-horse-battery-9"
 
 
 @pytest.fixture(autouse=True)
-def clock(settings: Any, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def clock(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
     """Local-memory cache on a clock the test moves (the lockout expires without sleeping)."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "sec"}}
     now = [1_000_000.0]
@@ -21,7 +23,10 @@ def clock(settings: Any, monkeypatch: pytest.MonkeyPatch) -> list[float]:
     monkeypatch.setattr("django.core.cache.backends.locmem.time", fake)
     monkeypatch.setattr("django.core.cache.backends.base.time", fake)
     cache.clear()
-    return now
+    # django-axes keeps the cache it was built with (Redis under CI): build it on this one.
+    AxesProxyHandler.get_implementation(force=True)
+    yield now
+    AxesProxyHandler.get_implementation(force=True)
 
 
 @pytest.fixture

@@ -237,11 +237,14 @@ _KEYWORD = re.compile(
     re.IGNORECASE,
 )
 # Identifiers are not phone numbers: "order 823-6719504-2857391", "tracking no. 7731 4410 5521".
+# The word is in the number's own sentence (a full stop only after an abbreviation such as
+# "no." or "ref.") and not part of a link's path ("…/claim. (212) 555-0199" is still a phone).
 _IDENTIFIER = re.compile(
-    r"\b(?:order|orders|id|ids|tracking|sku|invoice|inv|reference|ref|confirmation|case|ticket|account|acct|"
+    r"(?<![/\w.-])(?:order|orders|id|ids|tracking|sku|invoice|inv|reference|ref|confirmation|case|ticket|account|acct|"
     r"transaction|txn|serial|model|item|part|po|rma|claim|booking|awb|waybill|receipt|membership|policy|shipment|"
     r"consignment|parcel|package|complaint|request|return|rma|upc|isbn|imei|asin|barcode|voucher|coupon|pnr|utr|upi)"
-    r"(?:\s+(?:id|no|number|numbers|nos|is|was|are|ref|code|details?))*\s*[:#.]?\s*$",
+    r"(?:\s+(?:id|no|number|numbers|nos|is|was|are|ref|code|details?))*"
+    r"(?:\s*[:#]|(?:(?<=no)|(?<=nos)|(?<=ref)|(?<=inv)|(?<=acct)|(?<=txn)|(?<=id))\.)?\s*$",
     re.IGNORECASE,
 )
 _DATE = re.compile(r"^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{2,4})\b")

@@ -97,7 +97,7 @@ async def test_stop_reaches_a_turn_running_in_another_process(
 
     # Another node: its own Redis connection, and no such turn in its registry.
     other_process = RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": 15}], prefix=redis_prefix)
-    monkeypatch.setattr(control, "get_channel_layer", lambda: other_process)
+    monkeypatch.setattr(control, "_layer", lambda: other_process)
     monkeypatch.setattr(control, "RUNNING", {})
     await control.request_stop(started["message_id"])
     monkeypatch.undo()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from guardrails import pipeline, policy, stages, wiring
+from guardrails import pipeline, policy, selectors, stages, wiring
 from guardrails.checks import CombinedChecker
 from guardrails.checks.classifiers import ProfanityCheckClassifier
 from guardrails.checks.detectors import DetectorConfig
@@ -80,6 +80,8 @@ def fresh_checkers() -> Iterator[None]:
     """Process checkers and the toxicity model rebuilt from this test's settings."""
     wiring.reset_checkers()
     wiring.reset_scorer()
+    selectors.forget_pattern_rules()
     yield
     wiring.reset_checkers()
     wiring.reset_scorer()
+    selectors.forget_pattern_rules()
