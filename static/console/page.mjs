@@ -28,6 +28,7 @@ const state = {
   item: null, // its detail
   selected: new Set(),
   editing: false,
+  lapseRendered: null, // which claim's lapse the item view already shows
 };
 
 const serverNow = () => Date.now() + state.skewMs;
@@ -59,15 +60,18 @@ function explain(err) {
 
 // --- Queue -------------------------------------------------------------------------------------
 
+let rowsRequest = 0;
 async function loadRows() {
   const { status, check, pattern, q, page } = state;
+  const request = ++rowsRequest;
   let data;
   try {
     data = await api.fetchRows({ status, check, pattern, q, page });
   } catch (err) {
-    toast(explain(err));
+    if (request === rowsRequest) toast(explain(err));
     return;
   }
+  if (request !== rowsRequest) return; // a newer request (other filters) is on its way
   learnClock(data.now);
   Object.assign(state, { rows: data.results, pages: data.pages, count: data.count, page: data.page, stats: data.stats });
   const ids = new Set(state.rows.map((r) => r.id));
@@ -191,8 +195,9 @@ function tick() {
   if (lapse) {
     const left = (Date.parse(lapse.dataset.claimExpires) - now) / 1000;
     lapse.textContent = left > 0 ? `lapses in ${clock(left)}` : "claim lapsed: anyone can take it";
-    if (left <= 0 && !lapse.dataset.lapsed) {
-      lapse.dataset.lapsed = "true";
+    const key = `${state.current}@${lapse.dataset.claimExpires}`;
+    if (left <= 0 && state.lapseRendered !== key) {
+      state.lapseRendered = key; // once per claim: renderItem calls tick again
       renderItem(); // the actions change
     }
   }
@@ -235,6 +240,11 @@ function permissions(item) {
   const mine = item.status === "claimed" && item.claimed_by === me && !lapsed;
   const other = item.status === "claimed" && item.claimed_by !== me && !lapsed;
   return { open, mine, other, canDecide: open && !other, canClaim: open && !other && !mine };
+}
+
+/** A key shown on a button; the button names it in aria-keyshortcuts instead. */
+function keyHint(key) {
+  return h("kbd", { text: key, "aria-hidden": "true" });
 }
 
 function section(title, ...children) {
@@ -281,11 +291,11 @@ function renderActions(item) {
   const p = permissions(item);
   const bar = h("div", { class: "actions", role: "group", "aria-label": "Actions" });
   if (p.mine) bar.append(h("button", { type: "button", class: "button button--secondary", id: "act-release", onclick: () => act(() => api.release(item.id), "Released") }, "Release"));
-  else bar.append(h("button", { type: "button", class: "button button--secondary", id: "act-claim", disabled: !p.canClaim, onclick: () => act(() => api.claim(item.id), "Claimed") }, "Claim", h("kbd", { text: "c" })));
+  else bar.append(h("button", { type: "button", class: "button button--secondary", id: "act-claim", "aria-keyshortcuts": "c", disabled: !p.canClaim, onclick: () => act(() => api.claim(item.id), "Claimed") }, "Claim", keyHint("c")));
   bar.append(
-    h("button", { type: "button", class: "button button--primary", id: "act-approve", disabled: !p.canDecide, onclick: () => act(() => api.decide(item.id, "approved"), "Approved") }, "Approve", h("kbd", { text: "a" })),
-    h("button", { type: "button", class: "button button--danger", id: "act-reject", disabled: !p.canDecide, onclick: () => act(() => api.decide(item.id, "rejected"), "Rejected") }, "Reject", h("kbd", { text: "r" })),
-    h("button", { type: "button", class: "button button--secondary", id: "act-edit", disabled: !p.canDecide, onclick: () => startEdit() }, "Edit", h("kbd", { text: "e" })),
+    h("button", { type: "button", class: "button button--primary", id: "act-approve", "aria-keyshortcuts": "a", disabled: !p.canDecide, onclick: () => act(() => api.decide(item.id, "approved"), "Approved") }, "Approve", keyHint("a")),
+    h("button", { type: "button", class: "button button--danger", id: "act-reject", "aria-keyshortcuts": "r", disabled: !p.canDecide, onclick: () => act(() => api.decide(item.id, "rejected"), "Rejected") }, "Reject", keyHint("r")),
+    h("button", { type: "button", class: "button button--secondary", id: "act-edit", "aria-keyshortcuts": "e", disabled: !p.canDecide, onclick: () => startEdit() }, "Edit", keyHint("e")),
   );
   return bar;
 }
