@@ -262,7 +262,7 @@ function renderReply(item) {
         : document.createTextNode(p.text),
     );
     if (seg.kind === "held") {
-      parts.push(h("div", { class: "reply__held" }, h("span", { class: "reply__tag", text: "Held — the user sees a placeholder" }), h("p", { class: "reply__text" }, ...pieces)));
+      parts.push(h("div", { class: "reply__held" }, h("span", { class: "reply__tag", text: item.decision ? "Held until the decision below" : "Held — the user sees a placeholder" }), h("p", { class: "reply__text" }, ...pieces)));
     } else {
       parts.push(h("div", { class: "reply__shown" }, h("span", { class: "reply__tag", text: "Shown to the user" }), h("p", { class: "reply__text" }, ...pieces)));
     }
