@@ -22,12 +22,13 @@ load_models()
 
 from chat.auth import ChatAuthMiddleware  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from review.routing import websocket_urlpatterns as console_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # channels-stubs types URLRouter's routes as its own pattern class; Django's path() is
         # what channels documents and accepts.
-        "websocket": ChatAuthMiddleware(URLRouter(websocket_urlpatterns)),  # type: ignore[arg-type]
+        "websocket": ChatAuthMiddleware(URLRouter(websocket_urlpatterns + console_urlpatterns)),  # type: ignore[arg-type]
     }
 )

@@ -334,6 +334,8 @@ REVIEW_REJECT_TEXT = env_str(
     "REVIEW_REJECT_TEXT",
     "This part of the reply was removed by our review team. Please contact support if you need more help.",
 )
+# A claim lapses after this many minutes without activity by its holder; then anyone may take it.
+REVIEW_CLAIM_MINUTES = env_int("REVIEW_CLAIM_MINUTES", 10)
 # Celery beat (`celery -A config beat`, or `worker -B`): escalate overdue items, expire stale ones.
 REVIEW_ESCALATE_EVERY_S = env_float("REVIEW_ESCALATE_EVERY_S", 60.0)
 CELERY_BEAT_SCHEDULE = {

@@ -11,5 +11,6 @@ urlpatterns = [
     path("healthz", chat_views.healthz, name="healthz"),
     path("readyz", chat_views.readyz, name="readyz"),
     path("api/reviews/", include("review.urls")),
+    path("console/", include("review.console_urls")),
     path("", include("chat.urls")),
 ]

@@ -19,7 +19,7 @@ class PatternAdmin(admin.ModelAdmin[Pattern]):
 
 @admin.register(ModerationEvent)
 class ModerationEventAdmin(admin.ModelAdmin[ModerationEvent]):
-    """Read-only: events are evidence, written only by guardrails.services."""
+    """Read-only for everyone: events are evidence, written only by guardrails.services."""
 
     list_display = ["id", "message", "action", "check_name", "label", "score", "pattern", "created_at"]
     list_filter = ["action", "check_name", "severity"]
@@ -30,6 +30,9 @@ class ModerationEventAdmin(admin.ModelAdmin[ModerationEvent]):
         return False
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
         return False
 
 

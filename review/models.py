@@ -65,7 +65,12 @@ class ReviewItem(models.Model):
         db_table = "guardrails_reviewitem"  # made by guardrails before this app existed
         ordering = ["-priority", "sla_deadline", "id"]
         permissions = [("review_replies", "Can review held replies")]
-        indexes = [models.Index(fields=["status", "overdue", "sla_deadline"], name="guardrails__status_50d2ee_idx")]
+        indexes = [
+            models.Index(fields=["status", "overdue", "sla_deadline"], name="guardrails__status_50d2ee_idx"),
+            # The console's queue: open items by deadline, and decided ones newest first.
+            models.Index(fields=["status", "sla_deadline", "id"], name="review_queue_deadline_idx"),
+            models.Index(fields=["status", "decided_at"], name="review_decided_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"review of message {self.reply_id} ({self.status})"
@@ -73,3 +78,20 @@ class ReviewItem(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in (self.Status.PENDING, self.Status.CLAIMED)
+
+
+class ReviewNote(models.Model):
+    """A reviewer's note on an item: several per item, each with its author and time.
+
+    Written only by ``review.services.review_note_add``, which audits it."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"note {self.pk} on review item {self.item_id}"

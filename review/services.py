@@ -25,7 +25,7 @@ from chat.models import Message
 from chat.services import reply_resolve
 from guardrails.audit import audit_append
 from guardrails.models import AuditEntry, ModerationEvent
-from review.models import ReviewItem
+from review.models import ReviewItem, ReviewNote
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,9 @@ REVIEWERS_GROUP = "reviewers"
 REVIEW_PERMISSION = "review.review_replies"
 EDIT_TEXT_MAX = 20_000
 NOTE_MAX = 4_000
+# Audit kinds of the console's actions (plain strings: guardrails' Kind lists its own writers').
+AUDIT_NOTE = "note"
+AUDIT_CLAIM_LAPSED = "claim_lapsed"
 
 # Priority: the strongest reason wins. Held text (a user is waiting on a placeholder) before
 # flagged text (already shown); within each, toxicity before the pattern checks.
@@ -108,9 +111,38 @@ def item_summary(item: ReviewItem) -> dict[str, Any]:
         "severity": item.severity,
         "sla_deadline": item.sla_deadline.isoformat(),
         "claimed_by": _username(item.claimed_by),
+        "claim_expires_at": _iso(claim_expires_at(item)),
         "decision": item.decision or None,
         "created_at": item.created_at.isoformat(),
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def now() -> datetime:
+    """The review loop's clock: claim lapses are judged by it (tests move it)."""
+    return timezone.now()
+
+
+def claim_minutes() -> int:
+    """How long a claim lasts without activity (``REVIEW_CLAIM_MINUTES``)."""
+    return int(settings.REVIEW_CLAIM_MINUTES)
+
+
+def claim_expires_at(item: ReviewItem) -> datetime | None:
+    """When a claim lapses: ``REVIEW_CLAIM_MINUTES`` after its holder's last activity (the
+    claim, a re-claim or a note). None when the item is not claimed."""
+    if item.status != ReviewItem.Status.CLAIMED or item.claimed_at is None:
+        return None
+    return item.claimed_at + timedelta(minutes=claim_minutes())
+
+
+def claim_lapsed(item: ReviewItem, at: datetime | None = None) -> bool:
+    """Whether ``item`` is claimed but its holder has been inactive past the claim time box."""
+    expires = claim_expires_at(item)
+    return expires is not None and expires <= (at or now())
 
 
 def _username(user: User | None) -> str | None:
@@ -232,21 +264,80 @@ def review_item_claim(*, item_id: int, user: User) -> ReviewItem:
     """Take an open item so no other reviewer decides it. Claiming one's own claim is a no-op."""
     item = _locked_item(item_id)
     _refuse_if_closed(item)
+    _lapse_if_due(item)
     if item.status == ReviewItem.Status.CLAIMED:
         if item.claimed_by_id == user.pk:
+            # Activity: the time box starts again.
+            item.claimed_at = now()
+            item.save(update_fields=["claimed_at", "updated_at"])
+            _notify_reviewers_on_commit("claimed", item)
             return item
         raise ReviewConflict(
             f"{_username(item.claimed_by) or 'Another reviewer'} has claimed this item; "
-            "they must release it before anyone else can.",
+            "they must release it (or let the claim lapse) before anyone else can.",
             code="claimed",
         )
     item.status = ReviewItem.Status.CLAIMED
     item.claimed_by = user
-    item.claimed_at = timezone.now()
+    item.claimed_at = now()
     item.save(update_fields=["status", "claimed_by", "claimed_at", "updated_at"])
     audit_append(kind=AuditEntry.Kind.CLAIM, actor=user, subject=f"review_item:{item.pk}", payload={})
     _notify_reviewers_on_commit("claimed", item)
     return item
+
+
+def _lapse_if_due(item: ReviewItem) -> bool:
+    """Inside the caller's transaction, on a locked item: give a lapsed claim back to the
+    queue (audited, reviewers told). Whether it lapsed."""
+    if not claim_lapsed(item):
+        return False
+    previous = _username(item.claimed_by)
+    item.status = ReviewItem.Status.PENDING
+    item.claimed_by = None
+    item.claimed_at = None
+    item.save(update_fields=["status", "claimed_by", "claimed_at", "updated_at"])
+    audit_append(
+        kind=AUDIT_CLAIM_LAPSED,
+        actor=None,
+        subject=f"review_item:{item.pk}",
+        payload={"claimed_by": previous, "minutes": settings.REVIEW_CLAIM_MINUTES},
+    )
+    _notify_reviewers_on_commit("released", item)
+    return True
+
+
+@transaction.atomic
+def review_item_lapse(*, item_id: int) -> int:
+    """Give the item back to the queue if its claim has lapsed; 1 if it did."""
+    item = ReviewItem.objects.select_for_update().filter(pk=item_id).first()
+    return int(item is not None and _lapse_if_due(item))
+
+
+def review_claims_lapse(*, batch: int = 200) -> int:
+    """Release every lapsed claim (the escalation task runs this), so open consoles see them
+    free without anyone trying first. Each item in its own transaction."""
+    cutoff = now() - timedelta(minutes=settings.REVIEW_CLAIM_MINUTES)
+    due = ReviewItem.objects.filter(status=ReviewItem.Status.CLAIMED, claimed_at__lte=cutoff)
+    return sum(review_item_lapse(item_id=item_id) for item_id in list(due.values_list("id", flat=True)[:batch]))
+
+
+@transaction.atomic
+def review_note_add(*, item_id: int, user: User, text: str) -> ReviewNote:
+    """Add a note to an item (open or decided), audited; a note by the claim's holder counts as
+    activity and restarts the claim's time box."""
+    text = text.strip()
+    if not text:
+        raise ReviewInvalid("A note needs some text.")
+    if len(text) > NOTE_MAX:
+        raise ReviewInvalid(f"A note is limited to {NOTE_MAX} characters.")
+    item = _locked_item(item_id)
+    note = ReviewNote.objects.create(item=item, author=user, text=text, created_at=now())
+    if item.status == ReviewItem.Status.CLAIMED and item.claimed_by_id == user.pk and not claim_lapsed(item):
+        item.claimed_at = note.created_at
+        item.save(update_fields=["claimed_at", "updated_at"])
+    audit_append(kind=AUDIT_NOTE, actor=user, subject=f"review_item:{item.pk}", payload={"note": note.pk, "text": text})
+    _notify_reviewers_on_commit("noted", item)
+    return note
 
 
 @transaction.atomic
@@ -254,6 +345,7 @@ def review_item_release(*, item_id: int, user: User) -> ReviewItem:
     """Give a claimed item back to the queue: its claimer, or a superuser for an absent one."""
     item = _locked_item(item_id)
     _refuse_if_closed(item)
+    _lapse_if_due(item)
     if item.status != ReviewItem.Status.CLAIMED:
         raise ReviewConflict("This item is not claimed; there is nothing to release.", code="not_claimed")
     if item.claimed_by_id != user.pk and not getattr(user, "is_superuser", False):
@@ -299,6 +391,7 @@ def review_item_decide(*, item_id: int, user: User, decision: str, text: str = "
         raise ReviewInvalid(f'"text" is limited to {EDIT_TEXT_MAX} characters and "note" to {NOTE_MAX}.')
     item = _locked_item(item_id)
     _refuse_if_closed(item)
+    _lapse_if_due(item)
     if item.status == ReviewItem.Status.CLAIMED and item.claimed_by_id != user.pk:
         raise ReviewConflict(
             f"{_username(item.claimed_by) or 'Another reviewer'} has claimed this item; "
@@ -343,7 +436,12 @@ def review_items_escalate(*, now: datetime | None = None, batch: int = 200) -> d
     Each item in its own transaction, so one failure or a concurrent decision never undoes the
     rest. Returns counts."""
     now = now or timezone.now()
-    counts = {"recovered": review_items_recover(batch=batch), "expired": 0, "overdue": 0}
+    counts = {
+        "recovered": review_items_recover(batch=batch),
+        "expired": 0,
+        "overdue": 0,
+        "lapsed": review_claims_lapse(batch=batch),
+    }
     open_ = ReviewItem.objects.filter(status__in=[ReviewItem.Status.PENDING, ReviewItem.Status.CLAIMED])
     expire_before = now - timedelta(hours=settings.REVIEW_EXPIRE_HOURS)
     for item_id in list(open_.filter(created_at__lte=expire_before).values_list("id", flat=True)[:batch]):

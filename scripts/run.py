@@ -1,6 +1,7 @@
 """``make run``: the whole product on one machine, with nothing to configure.
 
-1. apply migrations and make sure the demo user exists (its password is printed once);
+1. apply migrations and make sure the demo user and the demo reviewer exist (their passwords
+   are printed once);
 2. unless ``LLM_BASE_URL`` is set, start llama.cpp's OpenAI-compatible server on
    SmolLM2-135M-Instruct (scripts/smollm2.py) and point the app at it (``LLM_API=chat``);
 3. with ``REDIS_URL`` set, start a Celery worker with beat beside the server;
@@ -8,8 +9,8 @@
 
 If any of the processes exits, the others are stopped too, and this script exits with its status.
 Knobs read here (the app's own settings are read only by config/settings.py): ``HOST`` (default
-127.0.0.1), ``PORT`` (8000), ``LLAMA_PORT`` (8081), ``LLAMA_THREADS`` (2), and ``LLM_BASE_URL`` /
-``REDIS_URL`` to decide what to start.
+127.0.0.1), ``PORT`` (8000), ``LLAMA_PORT`` (8081), ``LLAMA_THREADS`` (2), ``REVIEW_DEMO_USERNAME``
+(reviewer), and ``LLM_BASE_URL`` / ``REDIS_URL`` to decide what to start.
 """
 
 from __future__ import annotations
@@ -131,6 +132,8 @@ def main() -> int:
 
     manage("migrate", "--noinput", "-v", "0", env=env)
     manage("ensure_demo_user", env=env)
+    reviewer = env.get("REVIEW_DEMO_USERNAME", "reviewer")
+    manage("create_reviewer", reviewer, "--if-missing", env=env)
 
     procs = Processes()
     try:
@@ -176,8 +179,9 @@ def main() -> int:
         )
         wait_http(f"http://{host}:{port}/healthz", server, timeout=60)
         username = env.get("DEMO_USERNAME", "demo")
-        say(f"Ready: open http://{host}:{port}/ and log in as {username!r}")
-        say(f"(password: shown when the user was created; to change it: python manage.py changepassword {username})")
+        say(f"Ready: open http://{host}:{port}/ and log in as {username!r} to chat")
+        say(f"       and, in another browser window, http://{host}:{port}/console/ as {reviewer!r} to review")
+        say("(passwords: shown when the users were created; to change one: python manage.py changepassword NAME)")
         say("Ctrl-C stops everything.")
         name, status = procs.wait_any()
         say(f"{name} exited with status {status}; stopping the rest")

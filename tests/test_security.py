@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from axes.handlers.proxy import AxesProxyHandler
+from django.core.cache import cache
 from django.test import Client
 
 PASSWORD = "correct-horse-battery-9"

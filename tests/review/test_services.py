@@ -81,6 +81,7 @@ def test_tasks_queued_under_their_old_names_still_run(held_reply: Message) -> No
         "recovered": 0,
         "expired": 0,
         "overdue": 0,
+        "lapsed": 0,
     }
     assert ReviewItem.objects.count() == 1
 
@@ -207,9 +208,24 @@ def test_escalation_marks_overdue_once_then_expiry_gives_the_default(
     item = review.review_item_create(message_id=held_reply.pk, now=t0)
     review.review_item_claim(item_id=item.pk, user=reviewer)
 
-    assert review.review_items_escalate(now=t0 + timedelta(minutes=14)) == {"recovered": 0, "expired": 0, "overdue": 0}
-    assert review.review_items_escalate(now=t0 + timedelta(minutes=16)) == {"recovered": 0, "expired": 0, "overdue": 1}
-    assert review.review_items_escalate(now=t0 + timedelta(minutes=30)) == {"recovered": 0, "expired": 0, "overdue": 0}
+    assert review.review_items_escalate(now=t0 + timedelta(minutes=14)) == {
+        "recovered": 0,
+        "expired": 0,
+        "overdue": 0,
+        "lapsed": 0,
+    }
+    assert review.review_items_escalate(now=t0 + timedelta(minutes=16)) == {
+        "recovered": 0,
+        "expired": 0,
+        "overdue": 1,
+        "lapsed": 0,
+    }
+    assert review.review_items_escalate(now=t0 + timedelta(minutes=30)) == {
+        "recovered": 0,
+        "expired": 0,
+        "overdue": 0,
+        "lapsed": 0,
+    }
     item.refresh_from_db()
     assert item.overdue and item.status == "claimed" and item.escalated_at == t0 + timedelta(minutes=16)
 
@@ -217,6 +233,7 @@ def test_escalation_marks_overdue_once_then_expiry_gives_the_default(
         "recovered": 0,
         "expired": 1,
         "overdue": 0,
+        "lapsed": 0,
     }
     item.refresh_from_db()
     assert item.status == "expired" and item.decision == "rejected" and item.decided_by is None
@@ -255,7 +272,12 @@ def test_decided_items_are_not_escalated(held_reply: Message, reviewer: Any) -> 
     t0 = timezone.now()
     item = review.review_item_create(message_id=held_reply.pk, now=t0)
     review.review_item_decide(item_id=item.pk, user=reviewer, decision="approved")
-    assert review.review_items_escalate(now=t0 + timedelta(days=3)) == {"recovered": 0, "expired": 0, "overdue": 0}
+    assert review.review_items_escalate(now=t0 + timedelta(days=3)) == {
+        "recovered": 0,
+        "expired": 0,
+        "overdue": 0,
+        "lapsed": 0,
+    }
 
 
 def test_escalate_command_runs_once(held_reply: Message, settings: Any) -> None:

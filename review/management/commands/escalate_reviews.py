@@ -38,7 +38,7 @@ class Command(BaseCommand):
             if any(counts.values()) or every is None:
                 self.stdout.write(
                     f"queued {counts['recovered']} missed, escalated {counts['overdue']} overdue, "
-                    f"expired {counts['expired']}"
+                    f"expired {counts['expired']}, released {counts['lapsed']} lapsed claims"
                 )
             if every is None:
                 return
