@@ -20,6 +20,7 @@ import urllib.request
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "var" / "models"
@@ -102,7 +103,7 @@ def server_env(env: Mapping[str, str]) -> dict[str, str]:
     return clean
 
 
-def wait_healthy(base_url: str, *, timeout: float = 120.0, process: subprocess.Popen[bytes] | None = None) -> float:
+def wait_healthy(base_url: str, *, timeout: float = 120.0, process: subprocess.Popen[Any] | None = None) -> float:
     """Poll ``GET /v1/models`` until it answers 200; return the seconds it took.
 
     The server loads the model before it listens, so an answer means it is ready. Raises
