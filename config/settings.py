@@ -307,6 +307,9 @@ GUARDRAILS_REGEX_TIMEOUT = env_float("GUARDRAILS_REGEX_TIMEOUT", 0.25)
 # An edit made in another process reaches this one within this many seconds (same process: at once).
 GUARDRAILS_PATTERNS_RECHECK_S = env_float("GUARDRAILS_PATTERNS_RECHECK_S", 2.0)
 GUARDRAILS_PLACEHOLDER = env_str("GUARDRAILS_PLACEHOLDER", "[held for review]")
+# `evaluate_guardrails --out` reports (comma-separated paths) whose sweeps the calibration
+# report (manage.py guardrails_report, /console/usage/) turns into threshold suggestions.
+GUARDRAILS_EVAL_REPORTS = env_list("GUARDRAILS_EVAL_REPORTS", "")
 
 
 def llm_is_local(url: str) -> bool:

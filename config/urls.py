@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from chat import views as chat_views
 from config.metrics import metrics_view
+from review import usage_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,5 +14,6 @@ urlpatterns = [
     path("readyz", chat_views.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("api/reviews/", include("review.urls")),
+    path("console/usage/", usage_views.usage_page, name="console-usage"),
     path("", include("chat.urls")),
 ]
