@@ -28,7 +28,8 @@ def registry() -> CollectorRegistry:
     """What one scrape serves: all processes' files (multiprocess) or this process, plus the queue."""
     scrape = CollectorRegistry()
     if settings.PROMETHEUS_MULTIPROC_DIR:
-        multiprocess.MultiProcessCollector(scrape, path=settings.PROMETHEUS_MULTIPROC_DIR)
+        # prometheus_client leaves this constructor unannotated.
+        multiprocess.MultiProcessCollector(scrape, path=settings.PROMETHEUS_MULTIPROC_DIR)  # type: ignore[no-untyped-call]
     else:
         scrape.register(_Default())
     scrape.register(_queue)

@@ -27,7 +27,11 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 conversation_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("conversation_id", default=None)
 message_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("message_id", default=None)
 
-_IDS = {"request_id": request_id, "conversation_id": conversation_id, "message_id": message_id}
+_IDS: dict[str, contextvars.ContextVar[Any]] = {
+    "request_id": request_id,
+    "conversation_id": conversation_id,
+    "message_id": message_id,
+}
 # LogRecord's own attributes: everything else on a record came from ``extra=`` and is logged.
 _RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", *_IDS}
 

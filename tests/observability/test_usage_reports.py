@@ -146,3 +146,8 @@ async def test_a_turn_logs_its_timeline_with_its_ids(tgi, alice_key, connect, ca
     formatted = json.loads(logs.JsonFormatter().format(timeline[-1]))
     assert formatted["message_id"] == message_id and formatted["conversation_id"] == frames[0]["conversation_id"]
     assert formatted["request_id"]  # the socket frame that started the turn
+
+
+def test_http_responses_carry_the_request_id():
+    assert Client().get("/healthz", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
+    assert len(Client().get("/healthz", HTTP_X_REQUEST_ID="bad id!")["X-Request-ID"]) == 16
