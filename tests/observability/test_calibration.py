@@ -45,7 +45,8 @@ def test_holds_overturned_and_confirmed_per_check_and_label():
     phone = rows[("patterns", "invented-phone-number")]
     assert phone.overturn_rate == 0.0
     # Most overturned first.
-    assert [(r.check, r.label) for r in check_rows(DECISIONS)][0] == ("patterns", "unsupported-refund")
+    first = check_rows(DECISIONS)[0]
+    assert (first.check, first.label) == ("patterns", "unsupported-refund")
     flagged = most_overturned(check_rows(DECISIONS), min_decided=3, min_rate=0.6)
     assert [(r.check, r.label) for r in flagged] == [("patterns", "unsupported-refund")]
 
