@@ -21,6 +21,7 @@ from chat import control, events, protocol, selectors, services, turns
 from chat.errors import Busy, ChatError, NotFound
 from chat.models import Message
 from chat.protocol import ErrorCode, EventFrame, ProtocolError, ServerFrame
+from observability import logs, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user: User
     followers: dict[int, events.Follower]
     limiter: RateLimiter
+    counted = False  # whether this socket is in the open-sockets gauge
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -59,13 +61,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.followers = {}
         self.limiter = RateLimiter(settings.CHAT_RATE_LIMIT_PER_MINUTE)
         await self.accept()
+        metrics.SOCKETS_OPEN.labels(kind="chat").inc()
+        self.counted = True
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            metrics.SOCKETS_OPEN.labels(kind="chat").dec()
+            self.counted = False
         # Running turns carry on: they belong to the conversation, not to this socket.
         for conversation_id in getattr(self, "followers", {}):
             await self.channel_layer.group_discard(events.conversation_group(conversation_id), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # One request id per frame; a turn started here keeps it (tasks copy the context).
+        logs.bind(request_id=logs.new_request_id(), conversation_id=None, message_id=None)
         try:
             if text_data is None:
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "Send JSON text frames, not binary.")

@@ -53,6 +53,9 @@ class Message(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     finish_reason = models.CharField(max_length=32, blank=True)
     usage = models.JSONField(null=True, blank=True)
+    # From `usage`, typed for sums per user and day (the usage page, CHAT_DAILY_TOKEN_BUDGET).
+    tokens_in = models.PositiveIntegerField(null=True, blank=True)
+    tokens_out = models.PositiveIntegerField(null=True, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_detail = models.TextField(blank=True)
     # NULL, not "": the unique constraint below applies only to messages that carry an id.
@@ -70,7 +73,11 @@ class Message(models.Model):
                 name="message_client_msg_id_once_per_conversation",
             )
         ]
-        indexes = [models.Index(fields=["conversation", "status"])]
+        indexes = [
+            models.Index(fields=["conversation", "status"]),
+            # Usage per period (the usage page, the daily budget) scans replies by time.
+            models.Index(fields=["created_at"], name="message_created_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk} ({self.status})"
@@ -125,7 +132,16 @@ class Rating(models.Model):
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="ratings")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+
+    class Reason(models.TextChoices):
+        """Why a reply got a thumbs down (optional; with ``report`` it goes to the review queue)."""
+
+        HARMFUL = "harmful"
+        MADE_UP = "made_up"
+        OTHER = "other"
+
     value = models.SmallIntegerField(choices=[(1, "up"), (-1, "down")])
+    reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
     comment = models.TextField(blank=True, max_length=2000)
     updated_at = models.DateTimeField(auto_now=True)
 

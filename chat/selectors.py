@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
 from chat.models import Conversation, Event, Message, Rating
 from chat.protocol import TurnStartedFrame
@@ -55,6 +57,15 @@ def turn_started_for_client_msg_id(*, user: User, client_msg_id: str) -> TurnSta
         .first()
     )
     return None if started is None else cast(TurnStartedFrame, started.payload)
+
+
+def tokens_used_today(*, owner_id: int) -> int:
+    """Tokens (in + out) of the user's replies since midnight UTC: ``CHAT_DAILY_TOKEN_BUDGET``."""
+    since = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    totals = Message.objects.filter(
+        conversation__owner_id=owner_id, role=Message.Role.ASSISTANT, created_at__gte=since
+    ).aggregate(tokens_in=Sum("tokens_in", default=0), tokens_out=Sum("tokens_out", default=0))
+    return int(totals["tokens_in"]) + int(totals["tokens_out"])
 
 
 # --- Web UI snapshot (appended by the web-UI issue) --------------------------------------

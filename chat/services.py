@@ -19,6 +19,7 @@ from chat.models import ApiKey, Conversation, Message, Rating
 from chat.protocol import EventFrame, ReviewResolvedFrame, TurnStartedFrame
 from chat.segments import Segments
 from guardrails import pii
+from observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -181,13 +182,26 @@ def reply_save(
 
 
 @transaction.atomic
-def rating_set(*, user: User, message_id: int, value: int, comment: str = "") -> Rating:
+def rating_set(
+    *, user: User, message_id: int, value: int, comment: str = "", reason: str = "", report: bool = False
+) -> Rating:
+    """Set the user's rating of a reply. ``report`` (a thumbs down only) sends the reply to
+    the review queue as a user report: ``reply_reported`` is sent inside this transaction, and
+    its receivers (the review app) make one review item per reply however often it is sent."""
     message = selectors.message_for_user(user=user, message_id=message_id)
     if message is None or message.role != Message.Role.ASSISTANT:
         raise NotFound("No such reply.")
     rating, _ = Rating.objects.update_or_create(
-        message=message, user=user, defaults={"value": value, "comment": comment}
+        message=message, user=user, defaults={"value": value, "comment": comment, "reason": reason}
     )
+    metrics.RATINGS.labels(value="up" if value > 0 else "down", reason=reason or "none").inc()
+    if report and value < 0:
+        results = signals.reply_reported.send_robust(
+            sender=Message, message_id=message.pk, reason=reason or Rating.Reason.OTHER, comment=comment
+        )
+        for receiver, error in results:
+            if error is not None:
+                logger.error("reply_reported receiver %r failed for reply %s: %r", receiver, message.pk, error)
     return rating
 
 

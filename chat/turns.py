@@ -18,11 +18,12 @@ from typing import Any, cast
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import control, events, llm, protocol, services
+from chat import control, events, llm, protocol, selectors, services
 from chat.models import Message
 from chat.protocol import ErrorCode, EventFrame, Reason
 from chat.segments import Segments
 from chat.services import TurnStart
+from chat.telemetry import TurnTelemetry, usage_tokens
 from guardrails import conf as guardrails_conf
 from guardrails import input_check, pii, pipeline, policy, stages, wiring
 from guardrails import services as guardrails_services
@@ -51,7 +52,10 @@ class Reply:
         return bool(self.segments.held) or self.flagged
 
     def fields(self) -> dict[str, Any]:
+        tokens_in, tokens_out = usage_tokens(self.usage)
         return {
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
             "text": "".join(self.text),
             "segments": self.segments.to_json(),
             "status": self.status,
@@ -72,6 +76,8 @@ def start(turn: TurnStart) -> asyncio.Task[None]:
 async def run_turn(turn: TurnStart) -> None:
     """Generate, check and publish one reply, then ``done``. Never raises (but cancels)."""
     reply = Reply()
+    telemetry = TurnTelemetry(conversation_id=turn.conversation_id, message_id=turn.message_id)
+    telemetry.started()
 
     async def save(frames: list[EventFrame], final: bool) -> list[EventFrame]:
         return await database_sync_to_async(services.reply_save)(
@@ -92,13 +98,14 @@ async def run_turn(turn: TurnStart) -> None:
     channel = control.channel()
     try:
         await channel.join(turn.message_id)
-        await _generate(turn, reply, log)
+        await _generate(turn, reply, log, telemetry)
     except (asyncio.CancelledError, control.StopRequested):
         reply.status, reply.finish_reason = Message.Status.STOPPED, "stopped"
     except llm.BackendError as exc:
         # The user sees str(exc); the log keeps what the server or the network actually said.
         logger.warning("reply %s failed: %s: %s", turn.message_id, type(exc).__name__, exc.detail or exc)
         reply.status, reply.error_code, reply.error_detail = Message.Status.FAILED, exc.code, str(exc)
+        telemetry.backend_error(exc.code)
         await _error(turn, log, exc.code, str(exc))
     except Exception:
         logger.exception("reply %s crashed", turn.message_id)
@@ -106,13 +113,30 @@ async def run_turn(turn: TurnStart) -> None:
         reply.error_detail = "Something went wrong on our side while writing this reply."
         await _error(turn, log, ErrorCode.INTERNAL, reply.error_detail)
     # Shielded: a server shutdown cancelling the turn again must not lose its end.
-    await asyncio.shield(_finish(turn, reply, log, channel))
+    try:
+        await asyncio.shield(_finish(turn, reply, log, channel))
+    finally:
+        telemetry.done(status=reply.status, finish_reason=reply.finish_reason, usage=reply.usage)
 
 
-async def _generate(turn: TurnStart, reply: Reply, log: events.TurnEvents) -> None:
+async def _generate(turn: TurnStart, reply: Reply, log: events.TurnEvents, telemetry: TurnTelemetry) -> None:
+    # 0. The user's daily token budget (CHAT_DAILY_TOKEN_BUDGET): spent → refused, LLM not called.
+    budget = settings.CHAT_DAILY_TOKEN_BUDGET
+    if budget > 0:
+        used = await database_sync_to_async(selectors.tokens_used_today)(owner_id=turn.owner_id)
+        if used >= budget:
+            telemetry.refused([Verdict("budget", "daily_tokens", float(used), (0, 0), passed=False)])
+            reply.status, reply.finish_reason = Message.Status.REFUSED, "refused"
+            reply.error_detail = (
+                f"You have used today's allowance of {budget} tokens ({used} used); "
+                "it renews at midnight UTC. Please come back then."
+            )
+            return
+
     # 1. Input check: a refused message never reaches the LLM.
     refusal = await input_check.check_input(turn.user_text)
     if refusal:
+        telemetry.refused(refusal)
         await _record(turn.message_id, refusal, action="refuse")
         reply.status, reply.finish_reason = Message.Status.REFUSED, "refused"
         reply.error_detail = input_check.plain_reason(refusal)
@@ -126,20 +150,26 @@ async def _generate(turn: TurnStart, reply: Reply, log: events.TurnEvents) -> No
     # turn.history is masked (GUARDRAILS_PII); the last stage puts the user's own values back
     # into released text, after the checks judged the model's text.
     restore = pii.restore_released(turn.pii_mapping)
-    stream = stages.compose(llm.get_backend().stream(turn.history), *moderation, restore)
+    stream = stages.compose(telemetry.first_token(llm.get_backend().stream(turn.history)), *moderation, restore)
 
     # 3. Events: released text as deltas, a placeholder per held segment.
     async with contextlib.aclosing(stream):  # type: ignore[type-var]  # stages are async generators
         async for item in stream:
             control.check(mid)
             if isinstance(item, policy.Release):
+                telemetry.checked(item.chunk)
                 reply.text.append(item.chunk.text)
                 reply.segments.release(item.chunk.text, item.chunk.start)
                 await log.emit(protocol.delta(cid, log.next_seq(), message_id=mid, text=item.chunk.text))
+                telemetry.shown()
                 if item.flagged_by:
                     reply.flagged = True
+                    telemetry.flagged(item.flagged_by)
                     await _record(mid, item.flagged_by)
             elif isinstance(item, policy.Hold):
+                telemetry.checked(item.chunk)
+                telemetry.held(item.reasons, segment=item.segment, opens=item.opens_segment)
+                telemetry.flagged(item.flagged_by)
                 reasons = [cast(Reason, v.as_reason()) for v in item.reasons]
                 reply.text.append(item.chunk.text)
                 reply.segments.hold(item.segment, item.chunk.text, item.chunk.start, reasons, opens=item.opens_segment)

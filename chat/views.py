@@ -124,6 +124,7 @@ def _rating_json(rating: Rating) -> dict[str, Any]:
     return {
         "message_id": rating.message_id,
         "value": rating.value,
+        "reason": rating.reason or None,
         "comment": rating.comment,
         "updated_at": rating.updated_at,
     }
@@ -132,7 +133,10 @@ def _rating_json(rating: Rating) -> dict[str, Any]:
 @require_POST
 @_api_login_required
 def api_message_rating(request: AuthenticatedHttpRequest, message_id: int) -> JsonResponse:
-    """Set (or change) the user's rating of a reply: JSON ``{value: 1|-1, comment?}``."""
+    """Set (or change) the user's rating of a reply: JSON ``{value: 1|-1, comment?, reason?, report?}``.
+
+    ``reason`` (``harmful``, ``made_up``, ``other``) goes with a thumbs down; ``report: true``
+    also sends the reply to the review queue as a user report (once per reply)."""
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
@@ -144,8 +148,15 @@ def api_message_rating(request: AuthenticatedHttpRequest, message_id: int) -> Js
         return _bad_request('"value" must be 1 (thumbs up) or -1 (thumbs down).')
     if not isinstance(comment, str) or len(comment) > RATING_COMMENT_MAX:
         return _bad_request(f'"comment" must be text of at most {RATING_COMMENT_MAX} characters.')
+    reason, report = body.get("reason") or "", body.get("report", False)
+    if reason not in ("", *Rating.Reason.values) or (reason and value != -1):
+        return _bad_request('"reason" goes with a thumbs down: "harmful", "made_up" or "other".')
+    if not isinstance(report, bool) or (report and value != -1):
+        return _bad_request('"report" must be true or false, and only a thumbs down (-1) can be reported.')
     try:
-        rating = services.rating_set(user=request.user, message_id=message_id, value=value, comment=comment.strip())
+        rating = services.rating_set(
+            user=request.user, message_id=message_id, value=value, comment=comment.strip(), reason=reason, report=report
+        )
     except NotFound as exc:
         return _not_found(exc.detail)
     return JsonResponse(_rating_json(rating))

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.request_id.RequestIdMiddleware",  # first: every later log line carries the id
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -189,13 +190,30 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# LOG_FORMAT: "plain" (default) or "json" (one object per line with request, conversation and
+# message ids; observability/logs.py). The ids are on plain lines too, as req=.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ValueError(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"ids": {"()": "observability.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s]: %(message)s"},
+        "json": {"()": "observability.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["ids"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Metrics (/metrics, observability/metrics.py) -------------------------------------------
+
+# Set: `Authorization: Bearer <token>` is required at /metrics. Unset: open (keep the port private).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Where the processes of one host write their metrics so that any of them serves the sum
+# (prometheus_client reads this variable itself; scripts/run.py and compose set and empty it).
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
 
 # --- Redis: channel layer and Celery ----------------------------------------------------
 
@@ -257,6 +275,9 @@ LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 5.0)
 LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 20.0)
 LLM_TOTAL_TIMEOUT = env_float("LLM_TOTAL_TIMEOUT", 300.0)
 LLM_HISTORY_MESSAGES = env_int("LLM_HISTORY_MESSAGES", 20)
+# Estimated cost per 1,000 tokens (any currency; 0 = not estimated): metrics and the usage page.
+LLM_COST_PER_1K_INPUT = env_float("LLM_COST_PER_1K_INPUT", 0.0)
+LLM_COST_PER_1K_OUTPUT = env_float("LLM_COST_PER_1K_OUTPUT", 0.0)
 
 # --- Chat protocol ----------------------------------------------------------------------
 
@@ -264,6 +285,8 @@ CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
 CHAT_RATE_LIMIT_PER_MINUTE = env_int("CHAT_RATE_LIMIT_PER_MINUTE", 30)
 # Events are stored in batches, never per token: at most this long after publication.
 CHAT_EVENT_FLUSH_MS = env_int("CHAT_EVENT_FLUSH_MS", 500)
+# Tokens (in + out) one user may use per UTC day; past it a new turn is refused. 0 = no limit.
+CHAT_DAILY_TOKEN_BUDGET = env_int("CHAT_DAILY_TOKEN_BUDGET", 0)
 
 # --- Guardrails ---------------------------------------------------------------------------
 # (owned by guardrails/; every GUARDRAILS_* and TOXICITY_* knob lives here)
@@ -285,6 +308,9 @@ GUARDRAILS_REGEX_TIMEOUT = env_float("GUARDRAILS_REGEX_TIMEOUT", 0.25)
 # An edit made in another process reaches this one within this many seconds (same process: at once).
 GUARDRAILS_PATTERNS_RECHECK_S = env_float("GUARDRAILS_PATTERNS_RECHECK_S", 2.0)
 GUARDRAILS_PLACEHOLDER = env_str("GUARDRAILS_PLACEHOLDER", "[held for review]")
+# `evaluate_guardrails --out` reports (comma-separated paths) whose sweeps the calibration
+# report (manage.py guardrails_report, /console/usage/) turns into threshold suggestions.
+GUARDRAILS_EVAL_REPORTS = env_list("GUARDRAILS_EVAL_REPORTS", "")
 
 
 def llm_is_local(url: str) -> bool:

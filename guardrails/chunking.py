@@ -9,8 +9,9 @@ tokens, so the same reply always chunks the same way.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Boundary = Literal["sentence", "newline", "cap", "end"]
@@ -36,6 +37,8 @@ class Chunk:
     text: str
     start: int
     boundary: Boundary = "sentence"
+    # When the chunk closed (time.monotonic()): its moderation delay is measured from here.
+    closed_at: float = field(default_factory=time.monotonic, compare=False, repr=False)
 
     @property
     def end(self) -> int:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
-from chat.signals import reply_needs_review
+from chat.signals import reply_needs_review, reply_reported
 
 
 class ReviewConfig(AppConfig):
@@ -19,3 +19,4 @@ class ReviewConfig(AppConfig):
         from review import receivers
 
         reply_needs_review.connect(receivers.queue_review_on_commit, dispatch_uid="review-queue-review")
+        reply_reported.connect(receivers.review_user_report, dispatch_uid="review-user-report")

@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 
+from observability import metrics
 from review import services
 
 RECHECK_S = 5.0
@@ -37,6 +38,7 @@ def _still_reviewer(user_id: int) -> bool:
 class ConsoleConsumer(AsyncWebsocketConsumer):
     user_id: int
     checked_at: float
+    counted = False  # whether this socket is in the open-sockets gauge
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -52,9 +54,14 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.checked_at = time.monotonic()
         await self.channel_layer.group_add(services.REVIEWERS_GROUP, self.channel_name)
         await self.accept()
+        metrics.SOCKETS_OPEN.labels(kind="console").inc()
+        self.counted = True
         await self.send_json({"type": "console_ready", "user": user.get_username()})
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            metrics.SOCKETS_OPEN.labels(kind="console").dec()
+            self.counted = False
         await self.channel_layer.group_discard(services.REVIEWERS_GROUP, self.channel_name)
 
     async def send_json(self, frame: dict[str, Any]) -> None:

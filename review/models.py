@@ -36,7 +36,19 @@ class ReviewItem(models.Model):
         REJECTED = "rejected"
         EDITED = "edited"
 
+    class Source(models.TextChoices):
+        """What queued the item: a check held or flagged the reply, or its user reported it."""
+
+        MODERATION = "moderation"
+        USER_REPORT = "user_report"
+
     reply = models.OneToOneField("chat.Message", on_delete=models.CASCADE, related_name="review_item")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MODERATION)
+    # A user's report (``chat.signals.reply_reported``): why, in their words, and when. Set on an
+    # item the report made, and on a moderation item of the same reply (one item per reply).
+    report_reason = models.CharField(max_length=16, blank=True)
+    report_comment = models.TextField(blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # Higher is more urgent: held before flagged, toxicity before patterns (review.services).
     priority = models.PositiveSmallIntegerField(default=0)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from review import tasks
+from review import services, tasks
 
 
 def queue_review_on_commit(sender: Any, *, message_id: int, **_: Any) -> None:
@@ -16,3 +16,9 @@ def queue_review_on_commit(sender: Any, *, message_id: int, **_: Any) -> None:
     sweep (``review_items_recover``) queues any held reply that has no review item.
     """
     transaction.on_commit(lambda: tasks.queue_review.delay(message_id), robust=True)
+
+
+def review_user_report(sender: Any, *, message_id: int, reason: str, comment: str = "", **_: Any) -> None:
+    """Receiver of ``chat.signals.reply_reported``: the reply's review item, in the rating's
+    transaction (a savepoint: a failure here leaves the rating stored)."""
+    services.review_item_report(message_id=message_id, reason=reason, comment=comment)

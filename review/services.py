@@ -25,7 +25,10 @@ from chat.models import Message
 from chat.services import reply_resolve
 from guardrails.audit import audit_append
 from guardrails.models import AuditEntry, ModerationEvent
+from observability import metrics
 from review.models import ReviewItem, ReviewNote
+
+REPORT_REASONS = ("harmful", "made_up", "other")
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +238,57 @@ def review_item_create(*, message_id: int, now: datetime | None = None) -> Revie
     return item
 
 
+@transaction.atomic
+def review_item_report(*, message_id: int, reason: str, comment: str = "", now: datetime | None = None) -> ReviewItem:
+    """The review item for a user's report of a shown reply (``reason``: ``harmful``,
+    ``made_up``, ``other``), made once however often the user reports it.
+
+    One item per reply: a reply already queued by moderation keeps its item, which gets the
+    report's reason and time (a decided item is not reopened: decisions are final). A new item
+    has ``source=user_report``, flag severity, one reason ``{check: "user_report", label:
+    reason}`` and the usual SLA deadline; it is audited and the reviewers are told after commit.
+    """
+    reply = Message.objects.filter(pk=message_id, role=Message.Role.ASSISTANT).first()
+    if reply is None:
+        raise ReviewNotFound(f"No assistant reply {message_id} to review.")
+    if reason not in REPORT_REASONS:
+        raise ReviewInvalid('"reason" must be "harmful", "made_up" or "other".')
+    now = now or timezone.now()
+    reasons = [
+        {"check": "user_report", "label": reason, "score": 1.0, "span": [0, 0], "severity": "flag", "action": "report"}
+    ]
+    priority, severity = _priority(reasons, held=False)
+    item, created = ReviewItem.objects.select_for_update().get_or_create(
+        reply=reply,
+        defaults={
+            "source": ReviewItem.Source.USER_REPORT,
+            "priority": priority,
+            "severity": severity,
+            "reasons": reasons,
+            "sla_deadline": now + timedelta(minutes=settings.REVIEW_SLA_MINUTES),
+            "created_at": now,
+            "report_reason": reason,
+            "report_comment": comment,
+            "reported_at": now,
+        },
+    )
+    if not created:
+        if item.reported_at is not None:
+            return item  # reported before: nothing new
+        item.report_reason, item.report_comment, item.reported_at = reason, comment, now
+        item.save(update_fields=["report_reason", "report_comment", "reported_at", "updated_at"])
+    metrics.USER_REPORTS.labels(reason=reason).inc()
+    audit_append(
+        kind=AuditEntry.Kind.QUEUED,
+        actor=None,
+        subject=f"review_item:{item.pk}",
+        payload={"reply": reply.pk, "source": "user_report", "reason": reason, "new_item": created},
+    )
+    if item.is_open:
+        _notify_reviewers_on_commit("created" if created else "reported", item)
+    return item
+
+
 # --- Claims -----------------------------------------------------------------------------
 
 
@@ -406,6 +460,8 @@ def review_item_decide(*, item_id: int, user: User, decision: str, text: str = "
     item.decision_text = shown
     item.note = note.strip()
     item.save()
+    waited = (item.decided_at - item.created_at).total_seconds()
+    metrics.REVIEW_DECISION_TIME.labels(decision=outcome.value).observe(waited)
     audit_append(
         kind=AuditEntry.Kind.DECISION,
         actor=user,
@@ -485,6 +541,7 @@ def review_item_mark_overdue(*, item_id: int, now: datetime) -> int:
     item.overdue = True
     item.escalated_at = now
     item.save(update_fields=["overdue", "escalated_at", "updated_at"])
+    metrics.REVIEW_SLA_BREACHES.inc()
     audit_append(
         kind=AuditEntry.Kind.ESCALATION,
         actor=None,
@@ -508,6 +565,7 @@ def review_item_expire(*, item_id: int, now: datetime) -> int:
     item.decided_at = now
     item.decision_text = shown
     item.save()
+    metrics.REVIEW_DECISION_TIME.labels(decision=decision.value).observe((now - item.created_at).total_seconds())
     audit_append(
         kind=AuditEntry.Kind.EXPIRY,
         actor=None,

@@ -10,12 +10,15 @@
 If any of the processes exits, the others are stopped too, and this script exits with its status.
 Knobs read here (the app's own settings are read only by config/settings.py): ``HOST`` (default
 127.0.0.1), ``PORT`` (8000), ``LLAMA_PORT`` (8081), ``LLAMA_THREADS`` (2), ``REVIEW_DEMO_USERNAME``
-(reviewer), and ``LLM_BASE_URL`` / ``REDIS_URL`` to decide what to start.
+(reviewer), and ``LLM_BASE_URL`` / ``REDIS_URL`` to decide what to start. ``PROMETHEUS_MULTIPROC_DIR``
+(default ``var/prometheus``) is emptied and handed to every process it starts, so ``/metrics``
+serves their sum.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -128,6 +131,11 @@ def start_llama(procs: Processes, env: dict[str, str]) -> str:
 def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
     env = dict(os.environ)
+    # Metrics of every process started here add up in one folder; stale files from an earlier
+    # run would add up too, so it starts empty (prometheus_client's multiprocess contract).
+    multiproc = Path(env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(ROOT / "var" / "prometheus")))
+    shutil.rmtree(multiproc, ignore_errors=True)
+    multiproc.mkdir(parents=True, exist_ok=True)
     host, port = env.get("HOST", "127.0.0.1"), env.get("PORT", "8000")
 
     manage("migrate", "--noinput", "-v", "0", env=env)
