@@ -193,17 +193,17 @@ async def moderate_text(text: str, stages: Sequence[Stage], *, placeholder: str)
             if isinstance(item, policy.Release):
                 shown.append(item.chunk.text)
                 outcome.released.append((item.chunk.start, item.chunk.end))
-                if item.flags:
+                if item.flagged_by:
                     outcome.flagged = True
-                    outcome.reasons += [_reason(v, text) for v in item.flags]
+                    outcome.reasons += [_reason(v, text) for v in item.flagged_by]
             elif isinstance(item, policy.Hold):
                 outcome.held = True
                 if item.opens_segment:
                     shown.append(placeholder)
                 outcome.reasons += [_reason(v, text) for v in item.reasons]
-                if item.flags:
+                if item.flagged_by:
                     outcome.flagged = True
-                    outcome.reasons += [_reason(v, text) for v in item.flags]
+                    outcome.reasons += [_reason(v, text) for v in item.flagged_by]
         outcome.shown = "".join(shown)
     finally:
         toxicity.SCORE_LOG.reset(token)
