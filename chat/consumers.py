@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import control, events, protocol, selectors, services, turns
-from chat.errors import Busy, ChatError, NotFound
+from chat.errors import Busy, ChatError, NotFound, Overloaded
 from chat.models import Message
 from chat.protocol import ErrorCode, EventFrame, ProtocolError, ServerFrame
 
@@ -79,7 +79,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(exc.frame())
         except ChatError as exc:
             code = _CODES.get(type(exc), ErrorCode.BAD_REQUEST)
-            await self.send_frame(protocol.error_frame(code, exc.detail, message_id=exc.message_id))
+            retry_after = exc.retry_after if isinstance(exc, Overloaded) else None
+            await self.send_frame(
+                protocol.error_frame(code, exc.detail, message_id=exc.message_id, retry_after=retry_after)
+            )
         except Exception:
             logger.exception("frame handling failed")
             await self.send_frame(protocol.error_frame(ErrorCode.INTERNAL, "Something went wrong; try again."))
@@ -89,6 +92,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_user_message(self, frame: protocol.UserMessage) -> None:
         if not self.limiter.allow():
             raise ProtocolError(ErrorCode.RATE_LIMITED, "Too many messages; wait a moment before sending more.")
+        if control.at_capacity():  # before anything is stored: the message can simply be resent
+            retry_after = settings.CHAT_OVERLOAD_RETRY_AFTER
+            raise Overloaded(f"The assistant is busy with other replies; try again in {retry_after} s.",
+                             retry_after=retry_after)  # fmt: skip
         turn = await database_sync_to_async(services.turn_start)(
             user=self.user,
             text=frame.text,
@@ -163,4 +170,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.dumps(frame))
 
 
-_CODES: dict[type[ChatError], str] = {NotFound: ErrorCode.NOT_FOUND, Busy: ErrorCode.BUSY}
+_CODES: dict[type[ChatError], str] = {
+    NotFound: ErrorCode.NOT_FOUND,
+    Busy: ErrorCode.BUSY,
+    Overloaded: ErrorCode.BACKEND_OVERLOADED,
+}

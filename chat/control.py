@@ -14,6 +14,7 @@ import weakref
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,12 @@ def register(message_id: int, task: asyncio.Task[None]) -> None:
         STOPPING.discard(message_id)
 
     task.add_done_callback(forget)
+
+
+def at_capacity() -> bool:
+    """Whether this process already runs ``CHAT_MAX_RUNNING_TURNS`` turns (0: no cap)."""
+    cap: int = settings.CHAT_MAX_RUNNING_TURNS
+    return cap > 0 and len(RUNNING) >= cap
 
 
 def check(message_id: int) -> None:

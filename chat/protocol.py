@@ -197,6 +197,7 @@ class ErrorFrame(TypedDict):
     message_id: NotRequired[int]
     conversation_id: NotRequired[int]  # with seq: an error that ended a turn (a stored event)
     seq: NotRequired[int]
+    retry_after: NotRequired[int]  # backend_overloaded: seconds to wait before trying again
 
 
 class PongFrame(TypedDict):
@@ -277,10 +278,14 @@ def review_resolved(
     }
 
 
-def error_frame(code: str, detail: str, *, message_id: int | None = None) -> ErrorFrame:
+def error_frame(
+    code: str, detail: str, *, message_id: int | None = None, retry_after: int | None = None
+) -> ErrorFrame:
     frame: ErrorFrame = {"type": "error", "code": code, "detail": detail}
     if message_id is not None:
         frame["message_id"] = message_id
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
     return frame
 
 
