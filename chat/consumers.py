@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import control, events, protocol, selectors, services, turns
+from chat import control, events, leases, protocol, selectors, services, turns
 from chat.errors import Busy, ChatError, NotFound, Overloaded
 from chat.models import Message
 from chat.protocol import ErrorCode, EventFrame, ProtocolError, ServerFrame
@@ -51,6 +51,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.followers: dict[int, events.Follower] = {}
         self.limiter = RateLimiter(settings.CHAT_RATE_LIMIT_PER_MINUTE)
+        leases.keep()  # this process also ends replies whose server died
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -125,6 +126,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if conversation is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "No such conversation.")
+        await database_sync_to_async(services.conversation_dead_turns_fail)(conversation_id=conversation.pk)
         await self.follow(conversation.pk, after_seq=frame.after_seq, replace=True)
         await self.replay(conversation.pk)
 

@@ -92,6 +92,14 @@ class ControlChannel:
         self.task: asyncio.Task[None] | None = None
 
     async def join(self, message_id: int) -> None:
+        """Listen for ``stop`` of this turn from other processes. Best effort: while the layer
+        is down (a Redis blip) the turn runs on, stoppable from this process only."""
+        try:
+            await self._join(message_id)
+        except Exception as exc:
+            logger.warning("turn %s cannot hear stop from other processes: %r", message_id, exc)
+
+    async def _join(self, message_id: int) -> None:
         layer = _layer()
         if self.task is None or self.task.done() or self.layer is not layer:
             # The default prefix on purpose: channels-redis reads all of a process's channels with

@@ -57,6 +57,9 @@ class Message(models.Model):
     error_detail = models.TextField(blank=True)
     client_msg_id = models.CharField(max_length=64, null=True, blank=True)
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    # While streaming: the process running the reply renews this every few seconds (see
+    # chat.control); past it, any process treats the reply as dead (its server stopped).
+    lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -69,7 +72,7 @@ class Message(models.Model):
                 name="message_client_msg_id_once_per_conversation",
             )
         ]
-        indexes = [models.Index(fields=["conversation", "status"])]
+        indexes = [models.Index(fields=["conversation", "status"]), models.Index(fields=["status", "lease_until"])]
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk} ({self.status})"

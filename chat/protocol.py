@@ -278,9 +278,7 @@ def review_resolved(
     }
 
 
-def error_frame(
-    code: str, detail: str, *, message_id: int | None = None, retry_after: int | None = None
-) -> ErrorFrame:
+def error_frame(code: str, detail: str, *, message_id: int | None = None, retry_after: int | None = None) -> ErrorFrame:
     frame: ErrorFrame = {"type": "error", "code": code, "detail": detail}
     if message_id is not None:
         frame["message_id"] = message_id

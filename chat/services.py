@@ -130,6 +130,7 @@ def turn_start(
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         reply_to=user_message,
+        lease_until=events.lease_until(),
     )
     started = protocol.turn_started(
         conversation.pk, 0, user_message_id=user_message.pk, message_id=reply.pk, user_text=user_message.text
@@ -168,14 +169,52 @@ def reply_save(
     The final batch also stores the events parked while the turn ran, numbered after the
     turn's own, and returns them for the turn to publish; for a held or flagged reply it
     sends ``reply_needs_review`` (receivers queue work with ``transaction.on_commit``).
+
+    A reply that another process already declared dead (its lease ran out, e.g. during a long
+    database outage) stays failed: nothing is stored and nothing is returned.
     """
+    alive = Message.objects.select_for_update().filter(pk=message_id, status=Message.Status.STREAMING).exists()
+    if not alive:
+        logger.warning("reply %s was ended by another process (lease expired); dropping its late events", message_id)
+        return []
     events.store(conversation_id=conversation_id, frames=frames)
-    Message.objects.filter(pk=message_id).update(**fields, updated_at=timezone.now())
+    lease = None if final else events.lease_until()
+    Message.objects.filter(pk=message_id).update(**fields, lease_until=lease, updated_at=timezone.now())
     if final and needs_review:
         for receiver, error in signals.reply_needs_review.send_robust(sender=Message, message_id=message_id):
             if error is not None:  # the escalation sweep queues any held reply left without review
                 logger.error("reply_needs_review receiver %r failed for reply %s: %r", receiver, message_id, error)
     return events.advance(conversation_id=conversation_id, frames=frames, final=final)
+
+
+def turn_leases_renew(*, message_ids: list[int]) -> list[int]:
+    """Extend the leases of replies this process is running; return those no longer streaming
+    (ended elsewhere as dead: the caller stops them)."""
+    if not message_ids:
+        return []
+    renewed = Message.objects.filter(pk__in=message_ids, status=Message.Status.STREAMING)
+    renewed.update(lease_until=events.lease_until())
+    alive = set(renewed.values_list("pk", flat=True))
+    return [pk for pk in message_ids if pk not in alive]
+
+
+@transaction.atomic
+def conversation_dead_turns_fail(*, conversation_id: int) -> None:
+    """End the conversation's replies whose lease ran out (their process died): failed,
+    with ``error`` and ``done`` events, so the user can go on."""
+    if not events.dead_replies().filter(conversation_id=conversation_id).exists():
+        return  # the usual case: no lock taken
+    conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+    if conversation is not None:
+        events.fail_stale_turns(conversation)
+
+
+def dead_turns_fail() -> int:
+    """End every reply whose lease ran out, in any conversation; return how many conversations."""
+    conversation_ids = set(events.dead_replies().values_list("conversation_id", flat=True))
+    for conversation_id in conversation_ids:
+        conversation_dead_turns_fail(conversation_id=conversation_id)
+    return len(conversation_ids)
 
 
 # --- Ratings ----------------------------------------------------------------------------
