@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import control, events, leases, protocol, selectors, services, turns
+from chat.access import AccessGuard
 from chat.errors import Busy, ChatError, NotFound, Overloaded
 from chat.models import Message
 from chat.protocol import ErrorCode, EventFrame, ProtocolError, ServerFrame
@@ -42,7 +43,9 @@ class RateLimiter:
         return False
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(AccessGuard, AsyncWebsocketConsumer):
+    """The chat socket. Closed (``access.CLOSE_CODE``) once its key or session is revoked."""
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -53,9 +56,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.limiter = RateLimiter(settings.CHAT_RATE_LIMIT_PER_MINUTE)
         leases.keep()  # this process also ends replies whose server died
         await self.accept()
+        await self.access_watch()
 
     async def disconnect(self, code: int) -> None:
         # Running turns carry on: they belong to the conversation, not to this socket.
+        await self.access_unwatch()
         for conversation_id in getattr(self, "followers", {}):
             await self.channel_layer.group_discard(events.conversation_group(conversation_id), self.channel_name)
 

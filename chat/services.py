@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from chat import events, protocol, selectors, signals
+from chat import access, events, protocol, selectors, signals
 from chat.errors import Busy, NotFound
 from chat.models import ApiKey, Conversation, Message, Rating
 from chat.protocol import EventFrame, ReviewResolvedFrame, TurnStartedFrame
@@ -55,7 +55,13 @@ def api_key_authenticate(*, raw: str) -> AbstractBaseUser | None:
 
 @transaction.atomic
 def api_key_revoke(*, prefix: str) -> int:
-    return ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    """Revoke a key; the sockets opened with it close within seconds (``chat.access``)."""
+    keys = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True)
+    owners = set(keys.values_list("user_id", flat=True))
+    revoked = keys.update(revoked_at=timezone.now())
+    for user_id in owners:
+        access.notify_user(user_id)
+    return revoked
 
 
 # --- Turns ------------------------------------------------------------------------------
