@@ -258,6 +258,7 @@ def reply_resolve(*, message_id: int, decision: str, text: str) -> ReviewResolve
     message.segments = segments.to_json()
     message.save(update_fields=["segments", "updated_at"])
     frame = protocol.review_resolved(
-        message.conversation_id, 0, message_id=message.pk, decision=decision, text=shown, replaces=replaces
-    )
+        message.conversation_id, 0, message_id=message.pk, decision=decision, text=shown, replaces=replaces,
+        segments=segments.resolved_texts() if replaces == "held" else None,
+    )  # fmt: skip
     return cast(ReviewResolvedFrame | None, events.append_or_park(conversation_id=message.conversation_id, frame=frame))
