@@ -131,7 +131,8 @@ def new_turn_works(host: str, key: str, conversation_id: int, *, since: float, t
             with open_socket(host, key) as ws:
                 started = send_message(ws, "[[tokens:3]]", conversation_id)
                 if started["type"] == "turn_started":
-                    frames = recv_until(ws, lambda f: f["type"] == "done" and f["message_id"] == started["message_id"])
+                    mid = started["message_id"]
+                    frames = recv_until(ws, lambda f, mid=mid: f["type"] == "done" and f["message_id"] == mid)
                     if frames[-1]["status"] == "complete":
                         return time.monotonic() - since
         except Exception:  # the server or the layer is still coming back
@@ -148,6 +149,10 @@ def audit(conversation_ids: list[int]) -> tuple[int, int]:
     from chat.models import Event, Message
 
     lost = stuck = 0
+    # A turn publishes its done before storing it: give the final store a moment to land.
+    with contextlib.suppress(TimeoutError):
+        streaming = Message.objects.filter(conversation_id__in=conversation_ids, status="streaming")
+        wait_until(lambda: not streaming.exists(), timeout=10, what="final stores")
     for cid in conversation_ids:
         frames = [e.payload for e in Event.objects.filter(conversation_id=cid).order_by("seq")]
         if [f["seq"] for f in frames] != list(range(1, len(frames) + 1)):

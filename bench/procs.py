@@ -166,7 +166,7 @@ class AppServer:
             raise RuntimeError(f"uvicorn exited ({self.process.returncode}):\n{self.log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"http://{self.host}/healthz", timeout=2) as response:
-                return response.status == 200
+                return bool(response.status == 200)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
 

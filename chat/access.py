@@ -117,7 +117,7 @@ class AccessGuard:
     """Mixin for an ``AsyncWebsocketConsumer``: close the socket once its credential is gone."""
 
     access_permission: str | None = None
-    scope: dict[str, Any]
+    scope: Any
     channel_layer: Any
     channel_name: str
     _access_task: asyncio.Task[None] | None = None
