@@ -72,7 +72,10 @@ class ChatAuthMiddleware:
                 await throttle.failure_record(address)
             else:
                 await throttle.failures_clear(address)
-            return await self.inner({**scope, "user": user or AnonymousUser(), "auth": "api_key"}, receive, send)
+            # The key's prefix (gsc_<prefix>_<secret>) lets the socket re-check it later (chat.access).
+            prefix = authorization[7:].strip().removeprefix(services.API_KEY_PREFIX).split("_")[0]
+            scope = {**scope, "user": user or AnonymousUser(), "auth": "api_key", "api_key_prefix": prefix}
+            return await self.inner(scope, receive, send)
         if not origin_allowed(headers.get(b"origin")):
             return await self.inner({**scope, "user": AnonymousUser(), "auth": "refused_origin"}, receive, send)
         return await self.with_session({**scope, "auth": "session"}, receive, send)

@@ -17,8 +17,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from chat import control, events, protocol, selectors, services, turns
-from chat.errors import Busy, ChatError, NotFound
+from chat import control, events, leases, protocol, selectors, services, turns
+from chat.access import AccessGuard
+from chat.errors import Busy, ChatError, NotFound, Overloaded
 from chat.models import Message
 from chat.protocol import ErrorCode, EventFrame, ProtocolError, ServerFrame
 from observability import logs, metrics
@@ -44,7 +45,9 @@ class RateLimiter:
         return False
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(AccessGuard, AsyncWebsocketConsumer):
+    """The chat socket. Closed (``access.CLOSE_CODE``) once its key or session is revoked."""
+
     # Set in connect() for an accepted socket.
     user: User
     followers: dict[int, events.Follower]
@@ -60,15 +63,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.followers = {}
         self.limiter = RateLimiter(settings.CHAT_RATE_LIMIT_PER_MINUTE)
+        leases.keep()  # this process also ends replies whose server died
         await self.accept()
         metrics.SOCKETS_OPEN.labels(kind="chat").inc()
         self.counted = True
+        await self.access_watch()
 
     async def disconnect(self, code: int) -> None:
         if self.counted:
             metrics.SOCKETS_OPEN.labels(kind="chat").dec()
             self.counted = False
         # Running turns carry on: they belong to the conversation, not to this socket.
+        await self.access_unwatch()
         for conversation_id in getattr(self, "followers", {}):
             await self.channel_layer.group_discard(events.conversation_group(conversation_id), self.channel_name)
 
@@ -95,7 +101,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(exc.frame())
         except ChatError as exc:
             code = _CODES.get(type(exc), ErrorCode.BAD_REQUEST)
-            await self.send_frame(protocol.error_frame(code, exc.detail, message_id=exc.message_id))
+            retry_after = exc.retry_after if isinstance(exc, Overloaded) else None
+            await self.send_frame(
+                protocol.error_frame(code, exc.detail, message_id=exc.message_id, retry_after=retry_after)
+            )
         except Exception:
             logger.exception("frame handling failed")
             await self.send_frame(protocol.error_frame(ErrorCode.INTERNAL, "Something went wrong; try again."))
@@ -105,6 +114,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_user_message(self, frame: protocol.UserMessage) -> None:
         if not self.limiter.allow():
             raise ProtocolError(ErrorCode.RATE_LIMITED, "Too many messages; wait a moment before sending more.")
+        if control.at_capacity():  # before anything is stored: the message can simply be resent
+            retry_after = settings.CHAT_OVERLOAD_RETRY_AFTER
+            raise Overloaded(f"The assistant is busy with other replies; try again in {retry_after} s.",
+                             retry_after=retry_after)  # fmt: skip
         turn = await database_sync_to_async(services.turn_start)(
             user=self.user,
             text=frame.text,
@@ -134,6 +147,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if conversation is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "No such conversation.")
+        await database_sync_to_async(services.conversation_dead_turns_fail)(conversation_id=conversation.pk)
         await self.follow(conversation.pk, after_seq=frame.after_seq, replace=True)
         await self.replay(conversation.pk)
 
@@ -179,4 +193,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.dumps(frame))
 
 
-_CODES: dict[type[ChatError], str] = {NotFound: ErrorCode.NOT_FOUND, Busy: ErrorCode.BUSY}
+_CODES: dict[type[ChatError], str] = {
+    NotFound: ErrorCode.NOT_FOUND,
+    Busy: ErrorCode.BUSY,
+    Overloaded: ErrorCode.BACKEND_OVERLOADED,
+}

@@ -13,6 +13,8 @@ import logging
 import weakref
 from typing import Any
 
+from django.conf import settings
+
 from chat import events
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,12 @@ def register(message_id: int, task: asyncio.Task[None]) -> None:
     task.add_done_callback(forget)
 
 
+def at_capacity() -> bool:
+    """Whether this process already runs ``CHAT_MAX_RUNNING_TURNS`` turns (0: no cap)."""
+    cap: int = settings.CHAT_MAX_RUNNING_TURNS
+    return cap > 0 and len(RUNNING) >= cap
+
+
 def check(message_id: int) -> None:
     """Raise :class:`StopRequested` if the turn was asked to stop."""
     if message_id in STOPPING:
@@ -84,6 +92,14 @@ class ControlChannel:
         self.task: asyncio.Task[None] | None = None
 
     async def join(self, message_id: int) -> None:
+        """Listen for ``stop`` of this turn from other processes. Best effort: while the layer
+        is down (a Redis blip) the turn runs on, stoppable from this process only."""
+        try:
+            await self._join(message_id)
+        except Exception as exc:
+            logger.warning("turn %s cannot hear stop from other processes: %r", message_id, exc)
+
+    async def _join(self, message_id: int) -> None:
         layer = _layer()
         if self.task is None or self.task.done() or self.layer is not layer:
             # The default prefix on purpose: channels-redis reads all of a process's channels with

@@ -16,5 +16,13 @@ class NotFound(ChatError):
     """No such conversation or reply for this user (another user's rows do not exist)."""
 
 
+class Overloaded(ChatError):
+    """This process runs as many turns as it may (``CHAT_MAX_RUNNING_TURNS``); try again later."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class Busy(ChatError):
     """A reply is still being generated in that conversation; ``message_id`` names it."""

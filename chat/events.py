@@ -24,17 +24,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from chat import protocol
 from chat.models import Conversation, Event, Message
 from chat.protocol import ErrorCode, EventFrame
 
@@ -60,16 +63,30 @@ def conversation_group(conversation_id: int) -> str:
     return f"chat.conversation.{conversation_id}"
 
 
-async def publish(frame: EventFrame) -> None:
-    """Send an event to every socket following its conversation, on any process."""
-    await layer().group_send(conversation_group(frame["conversation_id"]), {"type": FRAME, "frame": frame})
+async def publish(frame: EventFrame) -> bool:
+    """Send an event to every socket following its conversation, on any process.
+
+    Best effort, never raises: the database is the source of truth. While the layer is down
+    (a Redis blip) the turn goes on storing its events; sockets that lost the layer are
+    closed by their server and replay what they missed when the page reconnects. Returns
+    whether the layer took the event.
+    """
+    return await _send(conversation_group(frame["conversation_id"]), {"type": FRAME, "frame": frame})
 
 
-async def announce_stored(conversation_id: int, seq: int) -> None:
-    """Tell the conversation's sockets that its events up to ``seq`` are stored."""
-    await layer().group_send(
-        conversation_group(conversation_id), {"type": STORED, "conversation_id": conversation_id, "seq": seq}
-    )
+async def announce_stored(conversation_id: int, seq: int) -> bool:
+    """Tell the conversation's sockets that its events up to ``seq`` are stored (best effort)."""
+    message = {"type": STORED, "conversation_id": conversation_id, "seq": seq}
+    return await _send(conversation_group(conversation_id), message)
+
+
+async def _send(group: str, message: dict[str, object]) -> bool:
+    try:
+        await layer().group_send(group, message)
+    except Exception as exc:  # the layer is down: storage carries on (see publish)
+        logger.warning("channel layer send to %s failed: %r", group, exc)
+        return False
+    return True
 
 
 def publish_on_commit(frame: EventFrame | None) -> None:
@@ -115,22 +132,48 @@ def advance(*, conversation_id: int, frames: list[EventFrame], final: bool) -> l
     return released
 
 
-def fail_stale_turns(conversation: Conversation) -> None:
-    """Give the counter back from a turn whose process died (caller holds the row lock).
+DEAD_TURN_DETAIL = "The server writing this reply stopped before it finished. Send your message again."
 
-    Such a turn never finishes; past the reply cap it is marked failed, ``last_seq`` catches up
-    with what it stored, and the events parked meanwhile are appended.
+
+def lease_until() -> datetime:
+    """A running turn's lease from now (renewed every ``CHAT_TURN_HEARTBEAT_SECONDS``)."""
+    return timezone.now() + timedelta(seconds=settings.CHAT_TURN_LEASE_SECONDS)
+
+
+def dead_replies() -> QuerySet[Message]:
+    """Streaming replies whose lease ran out: the process running them is gone."""
+    return Message.objects.filter(status=Message.Status.STREAMING, lease_until__lt=timezone.now())
+
+
+def fail_stale_turns(conversation: Conversation) -> None:
+    """End the turns whose process died (caller holds the conversation's row lock).
+
+    A turn whose lease ran out is marked failed; ``last_seq`` catches up with what it stored;
+    its ``error`` and ``done`` are appended (and published after commit) so every socket
+    stops showing it as generating; then the events parked meanwhile are appended.
     """
-    cutoff = timezone.now() - timedelta(seconds=settings.LLM_TOTAL_TIMEOUT + 60)
-    conversation.messages.filter(status=Message.Status.STREAMING, created_at__lt=cutoff).update(
-        status=Message.Status.FAILED, error_code=ErrorCode.INTERNAL, error_detail="The server stopped mid-reply."
-    )
+    dead = list(dead_replies().filter(conversation=conversation).values_list("pk", flat=True))
     stored = conversation.events.order_by("-seq").values_list("seq", flat=True).first() or 0
     conversation.last_seq = max(conversation.last_seq, stored)
+    ended: list[EventFrame] = []
+    for message_id in dead:
+        Message.objects.filter(pk=message_id).update(
+            status=Message.Status.FAILED, error_code=ErrorCode.INTERNAL, error_detail=DEAD_TURN_DETAIL,
+            lease_until=None, updated_at=timezone.now(),
+        )  # fmt: skip
+        cid = conversation.pk
+        error = protocol.turn_error(cid, 0, code=ErrorCode.INTERNAL, detail=DEAD_TURN_DETAIL, message_id=message_id)
+        done = protocol.done(
+            cid, 0, message_id=message_id, status=Message.Status.FAILED, finish_reason=None, usage=None
+        )
+        ended += append(conversation, [error, done])
     if conversation.parked_events and not conversation.messages.filter(status=Message.Status.STREAMING).exists():
-        append(conversation, conversation.parked_events)
+        ended += append(conversation, conversation.parked_events)
         conversation.parked_events = []
+    if ended:
         conversation.save(update_fields=["last_seq", "parked_events"])
+        for frame in ended:
+            publish_on_commit(frame)
 
 
 @transaction.atomic
@@ -211,19 +254,27 @@ class TurnEvents:
             if frames:  # sockets waiting on a gap read it from the database now
                 await announce_stored(self.conversation_id, frames[-1]["seq"])
 
-    async def close(self, attempts: int = 5) -> None:
-        """Stop the periodic flusher and store everything, retrying a failing database."""
+    async def close(self) -> bool:
+        """Stop the periodic flusher and store everything, retrying a failing database for up
+        to ``CHAT_STORE_RETRY_SECONDS`` (a Postgres restart). Returns whether it was stored; if
+        not, the reply's lease runs out and another process ends it ``failed``."""
         self._flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._flusher
-        for attempt in range(attempts):
+        deadline = time.monotonic() + settings.CHAT_STORE_RETRY_SECONDS
+        delay = 0.2
+        while True:
             try:
                 await self.flush(final=True)
-                return
-            except Exception:
-                logger.exception("storing the end of conversation %s's turn failed (attempt %d)",
-                                 self.conversation_id, attempt + 1)  # fmt: skip
-                await asyncio.sleep(0.2 * 2**attempt)
+                return True
+            except Exception as exc:
+                if time.monotonic() + delay > deadline:
+                    logger.exception("gave up storing the end of conversation %s's turn", self.conversation_id)
+                    return False
+                logger.warning("storing the end of conversation %s's turn failed; retrying: %r",
+                               self.conversation_id, exc)  # fmt: skip
+                await asyncio.sleep(delay)  # wait-ok: backoff while the database is unreachable
+                delay = min(delay * 2, 2.0)
 
     async def _flush_periodically(self) -> None:
         while True:

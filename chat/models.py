@@ -61,6 +61,9 @@ class Message(models.Model):
     # NULL, not "": the unique constraint below applies only to messages that carry an id.
     client_msg_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    # While streaming: the process running the reply renews this every few seconds (see
+    # chat.control); past it, any process treats the reply as dead (its server stopped).
+    lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -77,6 +80,8 @@ class Message(models.Model):
             models.Index(fields=["conversation", "status"]),
             # Usage per period (the usage page, the daily budget) scans replies by time.
             models.Index(fields=["created_at"], name="message_created_at_idx"),
+            # The lease sweep: streaming replies whose lease ran out.
+            models.Index(fields=["status", "lease_until"]),
         ]
 
     def __str__(self) -> str:

@@ -188,6 +188,9 @@ class ReviewResolvedFrame(TypedDict):
     decision: str
     text: str
     replaces: Literal["held", "reply"]  # not in DESIGN §4's table
+    # replaces=held: what each held segment now shows, in the reply's order (``text`` is their
+    # concatenation). A client puts each in its own place, as the page snapshot does.
+    segments: NotRequired[list[str]]
 
 
 class ErrorFrame(TypedDict):
@@ -197,6 +200,7 @@ class ErrorFrame(TypedDict):
     message_id: NotRequired[int]
     conversation_id: NotRequired[int]  # with seq: an error that ended a turn (a stored event)
     seq: NotRequired[int]
+    retry_after: NotRequired[int]  # backend_overloaded: seconds to wait before trying again
 
 
 class PongFrame(TypedDict):
@@ -264,9 +268,16 @@ def done(
 
 
 def review_resolved(
-    conversation_id: int, seq: int, *, message_id: int, decision: str, text: str, replaces: Literal["held", "reply"]
+    conversation_id: int,
+    seq: int,
+    *,
+    message_id: int,
+    decision: str,
+    text: str,
+    replaces: Literal["held", "reply"],
+    segments: list[str] | None = None,
 ) -> ReviewResolvedFrame:
-    return {
+    frame: ReviewResolvedFrame = {
         "type": "review_resolved",
         "conversation_id": conversation_id,
         "seq": seq,
@@ -275,12 +286,17 @@ def review_resolved(
         "text": text,
         "replaces": replaces,
     }
+    if segments is not None:
+        frame["segments"] = segments
+    return frame
 
 
-def error_frame(code: str, detail: str, *, message_id: int | None = None) -> ErrorFrame:
+def error_frame(code: str, detail: str, *, message_id: int | None = None, retry_after: int | None = None) -> ErrorFrame:
     frame: ErrorFrame = {"type": "error", "code": code, "detail": detail}
     if message_id is not None:
         frame["message_id"] = message_id
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
     return frame
 
 

@@ -138,6 +138,10 @@ class Segments:
         self.items = [Segment("held", whole, 0, resolution={"decision": decision, "text": text})]
         return text, "reply"
 
+    def resolved_texts(self) -> list[str]:
+        """What each held segment shows once resolved, in order (the frame's ``segments``)."""
+        return [s.resolution["text"] if s.resolution else "" for s in self.held]
+
     def shown_text(self, placeholder: str) -> str:
         """What the user sees now: released text, held parts as placeholder or resolution."""
         return "".join(segment.shown(placeholder) for segment in self.items)

@@ -28,10 +28,18 @@ def message_for_user(*, user: User, message_id: int) -> Message | None:
 
 
 def history_for_llm(*, conversation: Conversation) -> list[dict[str, str]]:
-    """The recent exchange as the model should see it: only what the user was shown."""
+    """The recent exchange as the model should see it: accepted user messages and what the
+    user was shown of the replies (released text, and what a reviewer released).
+
+    A user message whose reply was refused by the input check never reaches the model, on
+    this turn or any later one (otherwise sending it twice would bypass the check); nor does
+    one whose reply has not started its checks yet (still streaming: the running turn's own).
+    """
     recent = list(
         conversation.messages.exclude(status__in=[Message.Status.STREAMING, Message.Status.REFUSED])
         .exclude(role=Message.Role.ASSISTANT, status=Message.Status.FAILED)
+        .exclude(role=Message.Role.USER, replies__status__in=[Message.Status.REFUSED, Message.Status.STREAMING])
+        .exclude(role=Message.Role.USER, replies__isnull=True)
         .order_by("-id")[: settings.LLM_HISTORY_MESSAGES]
     )
     history = []

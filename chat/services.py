@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from chat import events, protocol, selectors, signals
+from chat import access, events, protocol, selectors, signals
 from chat.errors import Busy, NotFound
 from chat.models import ApiKey, Conversation, Message, Rating
 from chat.protocol import EventFrame, ReviewResolvedFrame, TurnStartedFrame
@@ -56,7 +56,13 @@ def api_key_authenticate(*, raw: str) -> User | None:
 
 @transaction.atomic
 def api_key_revoke(*, prefix: str) -> int:
-    return ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    """Revoke a key; the sockets opened with it close within seconds (``chat.access``)."""
+    keys = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True)
+    owners = set(keys.values_list("user_id", flat=True))
+    revoked = keys.update(revoked_at=timezone.now())
+    for user_id in owners:
+        access.notify_user(user_id)
+    return revoked
 
 
 # --- Turns ------------------------------------------------------------------------------
@@ -130,6 +136,7 @@ def turn_start(*, user: User, text: str, conversation_id: int | None, client_msg
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         reply_to=user_message,
+        lease_until=events.lease_until(),
     )
     started = protocol.turn_started(
         conversation.pk, 0, user_message_id=user_message.pk, message_id=reply.pk, user_text=user_message.text
@@ -168,14 +175,52 @@ def reply_save(
     The final batch also stores the events parked while the turn ran, numbered after the
     turn's own, and returns them for the turn to publish; for a held or flagged reply it
     sends ``reply_needs_review`` (receivers queue work with ``transaction.on_commit``).
+
+    A reply that another process already declared dead (its lease ran out, e.g. during a long
+    database outage) stays failed: nothing is stored and nothing is returned.
     """
+    alive = Message.objects.select_for_update().filter(pk=message_id, status=Message.Status.STREAMING).exists()
+    if not alive:
+        logger.warning("reply %s was ended by another process (lease expired); dropping its late events", message_id)
+        return []
     events.store(conversation_id=conversation_id, frames=frames)
-    Message.objects.filter(pk=message_id).update(**fields, updated_at=timezone.now())
+    lease = None if final else events.lease_until()
+    Message.objects.filter(pk=message_id).update(**fields, lease_until=lease, updated_at=timezone.now())
     if final and needs_review:
         for receiver, error in signals.reply_needs_review.send_robust(sender=Message, message_id=message_id):
             if error is not None:  # the escalation sweep queues any held reply left without review
                 logger.error("reply_needs_review receiver %r failed for reply %s: %r", receiver, message_id, error)
     return events.advance(conversation_id=conversation_id, frames=frames, final=final)
+
+
+def turn_leases_renew(*, message_ids: list[int]) -> list[int]:
+    """Extend the leases of replies this process is running; return those no longer streaming
+    (ended elsewhere as dead: the caller stops them)."""
+    if not message_ids:
+        return []
+    renewed = Message.objects.filter(pk__in=message_ids, status=Message.Status.STREAMING)
+    renewed.update(lease_until=events.lease_until())
+    alive = set(renewed.values_list("pk", flat=True))
+    return [pk for pk in message_ids if pk not in alive]
+
+
+@transaction.atomic
+def conversation_dead_turns_fail(*, conversation_id: int) -> None:
+    """End the conversation's replies whose lease ran out (their process died): failed,
+    with ``error`` and ``done`` events, so the user can go on."""
+    if not events.dead_replies().filter(conversation_id=conversation_id).exists():
+        return  # the usual case: no lock taken
+    conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+    if conversation is not None:
+        events.fail_stale_turns(conversation)
+
+
+def dead_turns_fail() -> int:
+    """End every reply whose lease ran out, in any conversation; return how many conversations."""
+    conversation_ids = set(events.dead_replies().values_list("conversation_id", flat=True))
+    for conversation_id in conversation_ids:
+        conversation_dead_turns_fail(conversation_id=conversation_id)
+    return len(conversation_ids)
 
 
 # --- Ratings ----------------------------------------------------------------------------
@@ -226,6 +271,7 @@ def reply_resolve(*, message_id: int, decision: str, text: str) -> ReviewResolve
     message.segments = segments.to_json()
     message.save(update_fields=["segments", "updated_at"])
     frame = protocol.review_resolved(
-        message.conversation_id, 0, message_id=message.pk, decision=decision, text=shown, replaces=replaces
-    )
+        message.conversation_id, 0, message_id=message.pk, decision=decision, text=shown, replaces=replaces,
+        segments=segments.resolved_texts() if replaces == "held" else None,
+    )  # fmt: skip
     return cast(ReviewResolvedFrame | None, events.append_or_park(conversation_id=message.conversation_id, frame=frame))

@@ -18,7 +18,7 @@ from typing import Any, cast
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import control, events, llm, protocol, selectors, services
+from chat import control, events, leases, llm, protocol, selectors, services
 from chat.models import Message
 from chat.protocol import ErrorCode, EventFrame, Reason
 from chat.segments import Segments
@@ -70,6 +70,7 @@ def start(turn: TurnStart) -> asyncio.Task[None]:
     """Run the turn in the background; it outlives the socket that started it."""
     task = asyncio.create_task(run_turn(turn), name=f"turn-{turn.message_id}")
     control.register(turn.message_id, task)
+    leases.keep()  # renews this turn's lease while it runs
     return task
 
 

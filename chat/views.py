@@ -114,6 +114,8 @@ def api_conversations(request: AuthenticatedHttpRequest) -> JsonResponse:
 @_api_login_required
 def api_conversation(request: AuthenticatedHttpRequest, conversation_id: int) -> JsonResponse:
     """The snapshot the page starts from: ``{id, title, messages, after_seq, resume_after}``."""
+    # A reply whose server died is ended first, so it does not show "Generating" for good.
+    services.conversation_dead_turns_fail(conversation_id=conversation_id)
     snapshot = selectors.conversation_snapshot(user=request.user, conversation_id=conversation_id)
     if snapshot is None:
         return _not_found("No such conversation.")

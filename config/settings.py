@@ -287,6 +287,19 @@ CHAT_RATE_LIMIT_PER_MINUTE = env_int("CHAT_RATE_LIMIT_PER_MINUTE", 30)
 CHAT_EVENT_FLUSH_MS = env_int("CHAT_EVENT_FLUSH_MS", 500)
 # Tokens (in + out) one user may use per UTC day; past it a new turn is refused. 0 = no limit.
 CHAT_DAILY_TOKEN_BUDGET = env_int("CHAT_DAILY_TOKEN_BUDGET", 0)
+# Turns one process runs at once; past it a new message gets backend_overloaded at once (with
+# retry_after) instead of CPU-starved checks timing out into refusals or holds. 0 = no cap.
+CHAT_MAX_RUNNING_TURNS = env_int("CHAT_MAX_RUNNING_TURNS", 100)
+CHAT_OVERLOAD_RETRY_AFTER = env_int("CHAT_OVERLOAD_RETRY_AFTER", 5)
+# A running turn's lease: its process renews it every CHAT_TURN_HEARTBEAT_SECONDS; any process
+# treats a reply whose lease ran out as dead (its server crashed), marks it failed and moves on.
+CHAT_TURN_HEARTBEAT_SECONDS = env_float("CHAT_TURN_HEARTBEAT_SECONDS", 3.0)
+CHAT_TURN_LEASE_SECONDS = env_float("CHAT_TURN_LEASE_SECONDS", 12.0)
+# How long a turn keeps retrying to store its events while the database is unreachable.
+CHAT_STORE_RETRY_SECONDS = env_float("CHAT_STORE_RETRY_SECONDS", 30.0)
+# Sockets re-check their credentials (API key, session, active user, permission) this often,
+# besides being told at once when one is revoked.
+CHAT_ACCESS_RECHECK_SECONDS = env_float("CHAT_ACCESS_RECHECK_SECONDS", 30.0)
 
 # --- Guardrails ---------------------------------------------------------------------------
 # (owned by guardrails/; every GUARDRAILS_* and TOXICITY_* knob lives here)

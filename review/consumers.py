@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 
+from chat.access import AccessGuard
 from observability import metrics
 from review import services
 
@@ -35,7 +36,10 @@ def _still_reviewer(user_id: int) -> bool:
     return user is not None and user.has_perm(services.REVIEW_PERMISSION)
 
 
-class ConsoleConsumer(AsyncWebsocketConsumer):
+class ConsoleConsumer(AccessGuard, AsyncWebsocketConsumer):
+    # Closed at once (across processes) when the agent signs out, is deactivated or loses the
+    # permission; RECHECK_S below also re-checks while events arrive.
+    access_permission = services.REVIEW_PERMISSION
     user_id: int
     checked_at: float
     counted = False  # whether this socket is in the open-sockets gauge
@@ -56,12 +60,14 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         await self.accept()
         metrics.SOCKETS_OPEN.labels(kind="console").inc()
         self.counted = True
+        await self.access_watch()
         await self.send_json({"type": "console_ready", "user": user.get_username()})
 
     async def disconnect(self, code: int) -> None:
         if self.counted:
             metrics.SOCKETS_OPEN.labels(kind="console").dec()
             self.counted = False
+        await self.access_unwatch()
         await self.channel_layer.group_discard(services.REVIEWERS_GROUP, self.channel_name)
 
     async def send_json(self, frame: dict[str, Any]) -> None:

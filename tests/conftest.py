@@ -195,6 +195,9 @@ async def connect() -> AsyncIterator[Any]:
     if pending:
         await asyncio.wait(pending, timeout=FRAME_TIMEOUT)
     await control.close_control()
+    from chat import leases
+
+    await leases.close()
     # channels-redis keeps pooled connections per loop; close them in this one.
     close_pools = getattr(channel_layers.backends.get("default"), "close_pools", None)
     if close_pools is not None:

@@ -237,7 +237,7 @@ function onFrame(state, frame, fx) {
   if (!target || target.role !== "assistant") return state;
   if (frame.type === "review_resolved") {
     fx.push({ type: "reviewed", decision: frame.decision });
-    return updateById(state, target.id, (m) => resolve(m, frame.decision, frame.text || "", frame.replaces));
+    return updateById(state, target.id, (m) => resolve(m, frame.decision, frame.text || "", frame.replaces, frame.segments));
   }
   if (isFinal(target)) return state;
   switch (frame.type) {
@@ -298,12 +298,22 @@ function hold(m, index, placeholder) {
   return { ...m, segments: [...m.segments, { kind: "held", placeholder }] };
 }
 
-/** `review_resolved`: the first held part now reads `text` and the others go. With
- * `replaces: "reply"` (a flagged reply, shown before review, then rejected or edited) the whole
- * reply now reads `text`. An approved flagged reply changes nothing. */
-function resolve(m, decision, text, replaces = "held") {
+/** `review_resolved`: each held part now reads its entry of `perSegment` (the frame's
+ * `segments`), in place, exactly as a reload's snapshot shows it. Without `perSegment` (an older
+ * server) the first held part reads `text` and the others go. With `replaces: "reply"` (a flagged
+ * reply, shown before review, then rejected or edited) the whole reply now reads `text`. An
+ * approved flagged reply changes nothing. */
+function resolve(m, decision, text, replaces = "held", perSegment = null) {
   if (replaces === "reply") {
     return { ...m, segments: [{ kind: "resolved", text, decision, hidden: false }] };
+  }
+  const heldCount = m.segments.filter((s) => s.kind !== "released").length;
+  if (Array.isArray(perSegment) && perSegment.length > 0 && perSegment.length === heldCount) {
+    let n = 0;
+    const segments = m.segments.map((s) =>
+      s.kind === "released" ? s : { kind: "resolved", text: String(perSegment[n++] ?? ""), decision, hidden: false },
+    );
+    return { ...m, segments };
   }
   if (!m.segments.some((s) => s.kind !== "released") && !text) return m;
   let replaced = false;

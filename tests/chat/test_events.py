@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 from channels.layers import get_channel_layer
+from django.utils import timezone
 
 from chat import events, protocol, services, signals
 from chat.events import Follower
@@ -156,20 +158,37 @@ def test_an_event_during_a_turn_is_parked_and_follows_the_turns_last_event(
 
 
 @pytest.mark.django_db
-def test_a_dead_turn_gives_the_counter_back(conversation: Conversation, settings: Any) -> None:
-    settings.LLM_TOTAL_TIMEOUT = -120  # every streaming reply is past the cap
-    Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+def test_a_dead_turn_gives_the_counter_back(conversation: Conversation) -> None:
+    expired = timezone.now() - timedelta(seconds=1)  # its process stopped renewing the lease
+    dead = Message.objects.create(conversation=conversation, role="assistant", status="streaming", lease_until=expired)
     events.store(conversation_id=conversation.pk, frames=[delta(1, conversation.pk)])  # stored before it died
     conversation.parked_events = [resolved(conversation, "parked")]
     conversation.save()
     stored = events.append_or_park(conversation_id=conversation.pk, frame=resolved(conversation, "now"))
-    assert stored is not None and stored["seq"] == 3
-    assert [f.get("text") for f in events.replay(conversation_id=conversation.pk, after_seq=0)] == [
-        "t1",
-        "parked",
-        "now",
+    assert stored is not None and stored["seq"] == 5
+    replayed = events.replay(conversation_id=conversation.pk, after_seq=0)
+    assert [(f["type"], f.get("text")) for f in replayed] == [
+        ("delta", "t1"),
+        ("error", None),  # the dead reply ends for every socket: error + done failed
+        ("done", None),
+        ("review_resolved", "parked"),
+        ("review_resolved", "now"),
     ]
-    assert Message.objects.get(conversation=conversation).status == "failed"
+    assert replayed[1]["message_id"] == replayed[2]["message_id"] == dead.pk
+    error, done = cast(protocol.ErrorFrame, replayed[1]), cast(protocol.DoneFrame, replayed[2])
+    assert done["status"] == "failed" and error["code"] == "internal"
+    dead.refresh_from_db()
+    assert dead.status == "failed" and "stopped" in dead.error_detail
+
+
+@pytest.mark.django_db
+def test_a_reply_within_its_lease_is_not_dead(conversation: Conversation) -> None:
+    alive = Message.objects.create(
+        conversation=conversation, role="assistant", status="streaming", lease_until=events.lease_until()
+    )
+    assert events.append_or_park(conversation_id=conversation.pk, frame=resolved(conversation, "x")) is None
+    alive.refresh_from_db()
+    assert alive.status == "streaming"
 
 
 @pytest.mark.django_db

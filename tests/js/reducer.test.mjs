@@ -248,6 +248,32 @@ describe("review_resolved", () => {
     ]);
   });
 
+  test("two held parts, both approved: live and reloaded views agree", () => {
+    const live = run(
+      following(), started(1, 10, 11), delta(2, 11, "A. "), held(3, 11, 0), delta(4, 11, "B. "), held(5, 11, 1),
+      delta(6, 11, "C."), done(7, 11, "held"),
+      frame({ type: "review_resolved", seq: 8, message_id: 11, decision: "approved", text: "X. Y. ", replaces: "held", segments: ["X. ", "Y. "] }),
+    ).state;
+    const reloaded = reduce(initialState(CONV), {
+      type: "snapshot",
+      snapshot: {
+        id: CONV, after_seq: 8,
+        messages: [
+          { id: 10, role: "user", status: "complete", segments: [{ kind: "released", text: "q" }] },
+          { id: 11, role: "assistant", status: "held", reply_to: 10, segments: [
+            { kind: "released", text: "A. " },
+            { kind: "held", text: "X. ", placeholder: "[held]", resolved: true, decision: "approved" },
+            { kind: "released", text: "B. " },
+            { kind: "held", text: "Y. ", placeholder: "[held]", resolved: true, decision: "approved" },
+            { kind: "released", text: "C." },
+          ] },
+        ],
+      },
+    });
+    assert.deepEqual(replyOf(live, 11).segments, replyOf(reloaded, 11).segments);
+    assert.deepEqual(replyOf(live, 11).segments.map((s) => s.text).join(""), "A. X. B. Y. C.");
+  });
+
   test("replaces: reply swaps the whole flagged reply", () => {
     const flagged = run(following(), started(1, 10, 11), delta(2, 11, "Call 555."), done(3, 11, "complete")).state;
     const state = reduce(flagged, resolved(4, 11, "edited", "Write to us.", "reply"));

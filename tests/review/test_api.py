@@ -223,6 +223,7 @@ async def test_decision_reaches_the_users_socket_and_replays_once(connect: Any, 
         "decision": "edited",
         "text": "Call +1 800 555 0100.",
         "replaces": "held",
+        "segments": ["Call +1 800 555 0100."],  # what each held segment shows now
     }
     _, again = await connect(key=alice_key)
     await again.send({"type": "subscribe", "conversation_id": conversation_id, "after_seq": 0})

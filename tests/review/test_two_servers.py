@@ -129,6 +129,7 @@ def test_decision_on_b_reaches_the_socket_on_a_and_replays_once_on_b(
         "decision": "edited",
         "text": "Call us at +1 800 555 0100.",
         "replaces": "held",
+        "segments": ["Call us at +1 800 555 0100."],  # what each held segment shows now
     }
 
     with open_socket(host_b, alice_key) as on_b:
