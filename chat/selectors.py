@@ -13,6 +13,7 @@ from django.utils import timezone
 from chat.models import Conversation, Event, Message, Rating
 from chat.protocol import TurnStartedFrame
 from chat.segments import Segments, ShownSegment
+from guardrails.checks import Verdict
 
 
 def conversations_for_user(*, user: User) -> QuerySet[Conversation]:
@@ -74,6 +75,18 @@ def tokens_used_today(*, owner_id: int) -> int:
         conversation__owner_id=owner_id, role=Message.Role.ASSISTANT, created_at__gte=since
     ).aggregate(tokens_in=Sum("tokens_in", default=0), tokens_out=Sum("tokens_out", default=0))
     return int(totals["tokens_in"]) + int(totals["tokens_out"])
+
+
+def budget_refusal(*, owner_id: int) -> list[Verdict]:
+    """A failing ``budget`` verdict once the user has spent ``CHAT_DAILY_TOKEN_BUDGET`` (if set)."""
+    budget = settings.CHAT_DAILY_TOKEN_BUDGET
+    if budget <= 0:
+        return []
+    used = tokens_used_today(owner_id=owner_id)
+    if used < budget:
+        return []
+    detail = {"used": used, "budget": budget}
+    return [Verdict("budget", "daily_tokens", float(used), (0, 0), passed=False, detail=detail)]
 
 
 # --- Web UI snapshot (appended by the web-UI issue) --------------------------------------

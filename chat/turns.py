@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -21,9 +20,9 @@ from django.conf import settings
 from chat import control, events, leases, llm, protocol, selectors, services
 from chat.models import Message
 from chat.protocol import ErrorCode, EventFrame, Reason
-from chat.segments import Segments
+from chat.reply import Reply
 from chat.services import TurnStart
-from chat.telemetry import TurnTelemetry, usage_tokens
+from chat.telemetry import TurnTelemetry
 from guardrails import conf as guardrails_conf
 from guardrails import input_check, pii, pipeline, policy, stages, wiring
 from guardrails import services as guardrails_services
@@ -31,39 +30,6 @@ from guardrails.checks import Verdict
 from guardrails.services import Action
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Reply:
-    """The reply as stored: all generated text (held parts too) and the segments the user sees."""
-
-    text: list[str] = field(default_factory=list)
-    segments: Segments = field(default_factory=Segments)
-    status: str = Message.Status.STREAMING
-    finish_reason: str = ""
-    usage: dict[str, int] | None = None
-    error_code: str = ""
-    error_detail: str = ""
-    # Released text that a flag-severity check marked: shown, but a reviewer looks at it.
-    flagged: bool = False
-
-    @property
-    def needs_review(self) -> bool:
-        return bool(self.segments.held) or self.flagged
-
-    def fields(self) -> dict[str, Any]:
-        tokens_in, tokens_out = usage_tokens(self.usage)
-        return {
-            "tokens_in": tokens_in,
-            "tokens_out": tokens_out,
-            "text": "".join(self.text),
-            "segments": self.segments.to_json(),
-            "status": self.status,
-            "finish_reason": self.finish_reason,
-            "usage": self.usage,
-            "error_code": self.error_code,
-            "error_detail": self.error_detail,
-        }
 
 
 def start(turn: TurnStart) -> asyncio.Task[None]:
@@ -121,24 +87,13 @@ async def run_turn(turn: TurnStart) -> None:
 
 
 async def _generate(turn: TurnStart, reply: Reply, log: events.TurnEvents, telemetry: TurnTelemetry) -> None:
-    # 0. The user's daily token budget (CHAT_DAILY_TOKEN_BUDGET): spent → refused, LLM not called.
-    budget = settings.CHAT_DAILY_TOKEN_BUDGET
-    if budget > 0:
-        used = await database_sync_to_async(selectors.tokens_used_today)(owner_id=turn.owner_id)
-        if used >= budget:
-            telemetry.refused([Verdict("budget", "daily_tokens", float(used), (0, 0), passed=False)])
-            reply.status, reply.finish_reason = Message.Status.REFUSED, "refused"
-            reply.error_detail = (
-                f"You have used today's allowance of {budget} tokens ({used} used); "
-                "it renews at midnight UTC. Please come back then."
-            )
-            return
-
-    # 1. Input check: a refused message never reaches the LLM.
-    refusal = await input_check.check_input(turn.user_text)
+    # 1. Input gate: a spent daily token budget or a refused message never reaches the LLM.
+    budget = await database_sync_to_async(selectors.budget_refusal)(owner_id=turn.owner_id)
+    refusal = budget or await input_check.check_input(turn.user_text)
     if refusal:
         telemetry.refused(refusal)
-        await _record(turn.message_id, refusal, action="refuse")
+        if not budget:
+            await _record(turn.message_id, refusal, action="refuse")
         reply.status, reply.finish_reason = Message.Status.REFUSED, "refused"
         reply.error_detail = input_check.plain_reason(refusal)
         return

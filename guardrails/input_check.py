@@ -37,6 +37,12 @@ def plain_reason(verdicts: Sequence[Verdict]) -> str:
     if not verdicts:
         return ""
     first = verdicts[0]
+    if first.check == "budget":
+        used, budget = first.detail.get("used"), first.detail.get("budget")
+        return (
+            f"You have used today's allowance of {budget} tokens ({used} used); "
+            "it renews at midnight UTC. Please come back then."
+        )
     if first.check == "length":
         chars, limit = first.detail.get("chars"), first.detail.get("max_chars")
         return (
