@@ -20,6 +20,8 @@ _lock = threading.Lock()
 _rules: PatternRules | None = None
 _checked_at = float("-inf")
 _dirty = True
+# Bumped by every forget: a load that started before an edit does not count as fresh.
+_generation = 0
 
 
 def pattern_rules() -> PatternRules:
@@ -43,28 +45,32 @@ def pattern_rules() -> PatternRules:
 async def apattern_rules() -> PatternRules:
     """:func:`pattern_rules` for async callers, asking the database at most once per
     ``GUARDRAILS_PATTERNS_RECHECK_S`` (edits in another process show up within that), and
-    at once after an edit in this process."""
+    at once after an edit in this process.
+
+    The cache counts as fresh only once a load has finished: checks that start while one is
+    in flight load too (a cheap aggregate) rather than use the rules from before the edit.
+    """
     global _checked_at, _dirty
     recheck = conf.load().patterns_recheck_s
-    now = time.monotonic()
+    started = time.monotonic()
     with _lock:
-        if not _dirty and _rules is not None and now - _checked_at < recheck:
+        if not _dirty and _rules is not None and started - _checked_at < recheck:
             return _rules
-        _dirty = False
-        _checked_at = now
-    try:
-        return await sync_to_async(pattern_rules)()
-    except BaseException:
-        forget_pattern_rules()
-        raise
+        generation = _generation
+    rules = await sync_to_async(pattern_rules)()
+    with _lock:
+        if generation == _generation:  # no edit while loading
+            _dirty, _checked_at = False, started
+    return rules
 
 
 def forget_pattern_rules(*_: Any, **__: Any) -> None:
     """Make the next :func:`apattern_rules` ask the database (connected to Pattern's
     post_save/post_delete below; tests call it too)."""
-    global _dirty
+    global _dirty, _generation
     with _lock:
         _dirty = True
+        _generation += 1
 
 
 # An edit in this process takes effect on the very next check (other processes notice within

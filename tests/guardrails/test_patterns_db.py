@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,7 +93,8 @@ async def test_an_edit_takes_effect_without_a_restart() -> None:
     async def labels() -> list[tuple[str, int]]:
         return [(v.label, v.detail["pattern_version"]) for v in await checker.check(text, context="", offset=0)]
 
-    assert await labels() == [("claims-to-be-human", 1)]
+    seeded = await Pattern.objects.aget(name="claims-to-be-human")
+    assert await labels() == [("claims-to-be-human", seeded.version)]
 
     @sync_to_async
     def edit() -> None:
@@ -133,6 +135,23 @@ async def test_rules_are_read_once_not_per_check(monkeypatch: pytest.MonkeyPatch
     for _ in range(20):
         assert await checker.check("I am a person.", context="", offset=0)
     assert len(reads) == 1  # within GUARDRAILS_PATTERNS_RECHECK_S and with no local edit
+
+
+@pytest.mark.usefixtures("seeded_library")
+async def test_checks_that_start_while_the_rules_reload_never_get_the_old_rules() -> None:
+    """Many replies are checked at once: all of them see an edit, not only the first."""
+    await selectors.apattern_rules()
+
+    @sync_to_async
+    def disable() -> None:
+        human = Pattern.objects.get(name="claims-to-be-human")
+        human.enabled = False
+        human.save()  # post_save: this process forgets its cached rules
+
+    await disable()
+    checker = PatternsChecker(selectors.apattern_rules, scope="output", detectors=DETECTORS)
+    results = await asyncio.gather(*(checker.check("I am a real person.", context="", offset=0) for _ in range(8)))
+    assert results == [[]] * 8
 
 
 @pytest.mark.django_db
