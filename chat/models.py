@@ -20,6 +20,11 @@ class Conversation(models.Model):
     # value is masked alike in every turn and the model's echoes are restored. Personal data:
     # never logged, never sent to clients, deleted with the conversation.
     pii_mapping = models.JSONField(default=dict, blank=True)
+    # Set when its owner deletes it: hidden from the owner from then on; its messages (held
+    # replies included) stay for reviewers and the audit trail.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set when a review decision arrives; cleared when the owner has seen the conversation.
+    decision_unseen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -58,6 +63,9 @@ class Message(models.Model):
     # NULL, not "": the unique constraint below applies only to messages that carry an id.
     client_msg_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    # Replaced by a later turn (regenerate, edit and resend): kept, but left out of the
+    # model's history and of the page.
+    superseded = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

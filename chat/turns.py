@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -126,12 +127,19 @@ async def _generate(turn: TurnStart, reply: Reply, log: events.TurnEvents) -> No
     # turn.history is masked (GUARDRAILS_PII); the last stage puts the user's own values back
     # into released text, after the checks judged the model's text.
     restore = pii.restore_released(turn.pii_mapping)
-    stream = stages.compose(llm.get_backend().stream(turn.history), *moderation, restore)
+
+    async def report(pending_chars: int) -> None:
+        await log.emit(protocol.checking(cid, log.next_seq(), message_id=mid, pending_chars=pending_chars))
+
+    progress = CheckingProgress(report)
+    stream = stages.compose(llm.get_backend().stream(turn.history), progress.stage, *moderation, restore)
 
     # 3. Events: released text as deltas, a placeholder per held segment.
     async with contextlib.aclosing(stream):  # type: ignore[type-var]  # stages are async generators
         async for item in stream:
             control.check(mid)
+            if isinstance(item, policy.Release | policy.Hold):
+                progress.answered = True
             if isinstance(item, policy.Release):
                 reply.text.append(item.chunk.text)
                 reply.segments.release(item.chunk.text, item.chunk.start)
@@ -161,6 +169,38 @@ async def _generate(turn: TurnStart, reply: Reply, log: events.TurnEvents) -> No
                 tokens = item.generated_tokens
                 reply.usage = item.usage or ({"completion_tokens": tokens} if tokens is not None else None)
     reply.status = Message.Status.HELD if reply.segments.held else Message.Status.COMPLETE
+
+
+class CheckingProgress:
+    """Protocol ``checking`` frames while the reply's first text waits for its checks.
+
+    A stage between the LLM and the moderation stages that counts generated characters and
+    reports how many wait (never the text): once at the first token, then whenever the count
+    has doubled (at least ``min_step`` more), until the turn sees its first released or held
+    text (``answered``). A handful of frames per turn, not one per token.
+    """
+
+    def __init__(self, report: Callable[[int], Awaitable[None]], *, min_step: int = 200) -> None:
+        self.report = report
+        self.min_step = min_step
+        self.answered = False
+        self.generated = 0
+        self.reported: int | None = None
+
+    async def stage(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async with contextlib.aclosing(source):  # type: ignore[type-var]
+            async for item in source:
+                if isinstance(item, llm.Token) and not item.special and item.text:
+                    self.generated += len(item.text)
+                    if not self.answered and self._due():
+                        self.reported = self.generated
+                        await self.report(self.generated)
+                yield item
+
+    def _due(self) -> bool:
+        if self.reported is None:
+            return True
+        return self.generated >= max(2 * self.reported, self.reported + self.min_step)
 
 
 async def _finish(turn: TurnStart, reply: Reply, log: events.TurnEvents, channel: control.ControlChannel) -> None:
