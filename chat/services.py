@@ -120,7 +120,7 @@ def turn_start(
         conversation = Conversation.objects.create(owner=user, title=_title_from(text))
     else:
         # The row lock serialises turn starts and seq allocation across processes.
-        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id, owner=user).first()
+        conversation = selectors.conversations_for_user(user=user).select_for_update().filter(pk=conversation_id).first()
         if conversation is None:
             raise NotFound("No such conversation.")
         events.fail_stale_turns(conversation)
@@ -311,7 +311,6 @@ def reply_resolve(*, message_id: int, decision: str, text: str) -> ReviewResolve
     shown, replaces = segments.resolve(decision, text, as_shown=lambda held: pii.restore(held, mapping))
     message.segments = segments.to_json()
     message.save(update_fields=["segments", "updated_at"])
-    # `update`, not save(): the conversation's updated_at (its place in the list) stays.
     Conversation.objects.filter(pk=message.conversation_id).update(decision_unseen_at=timezone.now())
     frame = protocol.review_resolved(
         message.conversation_id, 0, message_id=message.pk, decision=decision, text=shown, replaces=replaces
