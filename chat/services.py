@@ -120,7 +120,9 @@ def turn_start(
         conversation = Conversation.objects.create(owner=user, title=_title_from(text))
     else:
         # The row lock serialises turn starts and seq allocation across processes.
-        conversation = selectors.conversations_for_user(user=user).select_for_update().filter(pk=conversation_id).first()
+        conversation = (
+            selectors.conversations_for_user(user=user).select_for_update().filter(pk=conversation_id).first()
+        )
         if conversation is None:
             raise NotFound("No such conversation.")
         events.fail_stale_turns(conversation)

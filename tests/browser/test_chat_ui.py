@@ -89,7 +89,9 @@ def test_sign_in_stream_a_reply_and_reload(anonymous_page: Page, shot: Any) -> N
 
     full = expected_text(40)
     send(page, "[[tokens:40]] [[rate:12]] Tell me about deep learning")
-    expect(page.locator(".msg--user .msg__bubble").last).to_have_text("[[tokens:40]] [[rate:12]] Tell me about deep learning")
+    expect(page.locator(".msg--user .msg__bubble").last).to_have_text(
+        "[[tokens:40]] [[rate:12]] Tell me about deep learning"
+    )
     # Intermediate state: generating, Stop offered, part of the text shown.
     state = wait_partial(page, min_chars=20, full=full)
     assert state["chip"] == "Generating" and state["stopVisible"]

@@ -83,7 +83,7 @@ def test_search_finds_titles_and_shown_text_but_never_held_text(alice: Any, bob:
     Message.objects.filter(pk=question.pk).update(text="Where is the Lisbon office?")
     by_reply, _, reply = conversation_with_turn(alice)
     Message.objects.filter(pk=reply.pk).update(text="Our Lisbon office opens at 9.")
-    held, _, held_reply = conversation_with_turn(alice, reply_status="held")
+    _, _, held_reply = conversation_with_turn(alice, reply_status="held")
     Message.objects.filter(pk=held_reply.pk).update(text="The secret held sentence about Lisbon.")
     conversation_with_turn(bob)  # bob's match stays bob's
 

@@ -28,9 +28,7 @@ async def test_regenerate_answers_the_question_again_without_the_old_reply(tgi, 
     cid, old_reply, question = first[0]["conversation_id"], first[0]["message_id"], first[0]["user_message_id"]
 
     tgi.push(Script(tokens=["Twice."], eos=True))
-    await client.send(
-        {"type": "user_message", "text": "ignored", "conversation_id": cid, "regenerate_of": old_reply}
-    )
+    await client.send({"type": "user_message", "text": "ignored", "conversation_id": cid, "regenerate_of": old_reply})
     second = await client.recv_until("done")
     started = second[0]
     assert started["type"] == "turn_started" and started["supersedes"] == [question, old_reply]
