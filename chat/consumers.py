@@ -123,6 +123,9 @@ class ChatConsumer(AccessGuard, AsyncWebsocketConsumer):
             text=frame.text,
             conversation_id=frame.conversation_id,
             client_msg_id=frame.client_msg_id,
+            continue_of=frame.continue_of,
+            regenerate_of=frame.regenerate_of,
+            edit_of=frame.edit_of,
         )
         started = turn.started_frame
         if turn.duplicate:

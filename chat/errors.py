@@ -26,3 +26,8 @@ class Overloaded(ChatError):
 
 class Busy(ChatError):
     """A reply is still being generated in that conversation; ``message_id`` names it."""
+
+
+class Invalid(ChatError):
+    """A well-formed request that does not fit the conversation's state (e.g. regenerating a
+    reply that is not the last one); ``detail`` says what to do instead."""

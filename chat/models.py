@@ -20,6 +20,11 @@ class Conversation(models.Model):
     # value is masked alike in every turn and the model's echoes are restored. Personal data:
     # never logged, never sent to clients, deleted with the conversation.
     pii_mapping = models.JSONField(default=dict, blank=True)
+    # Set when its owner deletes it: hidden from the owner from then on; its messages (held
+    # replies included) stay for reviewers and the audit trail.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set when a review decision arrives; cleared when the owner has seen the conversation.
+    decision_unseen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -64,6 +69,9 @@ class Message(models.Model):
     # While streaming: the process running the reply renews this every few seconds (see
     # chat.control); past it, any process treats the reply as dead (its server stopped).
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Replaced by a later turn (regenerate, edit and resend): kept, but left out of the
+    # model's history and of the page.
+    superseded = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -42,9 +42,18 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class UserMessage:
+    """``user_message``. At most one of the optional ids says what the new turn does to
+    earlier messages (all in ``conversation_id``): ``continue_of`` names a reply cut off at
+    the length limit that the model should continue; ``regenerate_of`` names the last reply,
+    to be answered again (it and its question are superseded); ``edit_of`` names the last
+    user message, replaced by ``text`` (it and its replies are superseded)."""
+
     text: str
     conversation_id: int | None = None
     client_msg_id: str | None = None
+    continue_of: int | None = None
+    regenerate_of: int | None = None
+    edit_of: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +93,21 @@ def parse(raw: str) -> ClientFrame:
         client_msg_id = _field(data, "client_msg_id", str, optional=True)
         if client_msg_id is not None and not 0 < len(client_msg_id) <= MAX_CLIENT_MSG_ID:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f'"client_msg_id" must be 1 to {MAX_CLIENT_MSG_ID} characters.')
+        continue_of = _id(data, "continue_of", optional=True)
+        regenerate_of = _id(data, "regenerate_of", optional=True)
+        edit_of = _id(data, "edit_of", optional=True)
+        if sum(x is not None for x in (continue_of, regenerate_of, edit_of)) > 1:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, 'Send at most one of "continue_of", "regenerate_of", "edit_of".')
+        conversation_id = _id(data, "conversation_id", optional=True)
+        if conversation_id is None and (continue_of or regenerate_of or edit_of):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, '"conversation_id" is required with an earlier message\'s id.')
         return UserMessage(
             text=text,
-            conversation_id=_id(data, "conversation_id", optional=True),
+            conversation_id=conversation_id,
             client_msg_id=client_msg_id,
+            continue_of=continue_of,
+            regenerate_of=regenerate_of,
+            edit_of=edit_of,
         )
     if kind == "stop":
         return Stop(message_id=_id(data, "message_id"))
@@ -149,6 +169,18 @@ class TurnStartedFrame(TypedDict):
     user_message_id: int
     message_id: int
     user_text: str  # not in DESIGN §4's table: the owner's other sockets show the question too
+    supersedes: NotRequired[list[int]]  # regenerate / edit and resend: messages no longer shown
+
+
+class CheckingFrame(TypedDict):
+    """Optional progress before the first released text: ``pending_chars`` characters of the
+    reply wait for their checks (never their text). Clients may ignore it."""
+
+    type: Literal["checking"]
+    conversation_id: int
+    seq: int
+    message_id: int
+    pending_chars: int
 
 
 class DeltaFrame(TypedDict):
@@ -208,20 +240,39 @@ class PongFrame(TypedDict):
 
 
 #: A frame about a conversation, numbered by ``seq`` (what is stored and replayed).
-EventFrame = TurnStartedFrame | DeltaFrame | HeldFrame | DoneFrame | ReviewResolvedFrame | ErrorFrame
+EventFrame = TurnStartedFrame | DeltaFrame | HeldFrame | DoneFrame | ReviewResolvedFrame | ErrorFrame | CheckingFrame
 ServerFrame = EventFrame | PongFrame
 
 
 def turn_started(
-    conversation_id: int, seq: int, *, user_message_id: int, message_id: int, user_text: str
+    conversation_id: int,
+    seq: int,
+    *,
+    user_message_id: int,
+    message_id: int,
+    user_text: str,
+    supersedes: list[int] | None = None,
 ) -> TurnStartedFrame:
-    return {
+    frame: TurnStartedFrame = {
         "type": "turn_started",
         "conversation_id": conversation_id,
         "seq": seq,
         "user_message_id": user_message_id,
         "message_id": message_id,
         "user_text": user_text,
+    }
+    if supersedes:
+        frame["supersedes"] = supersedes
+    return frame
+
+
+def checking(conversation_id: int, seq: int, *, message_id: int, pending_chars: int) -> CheckingFrame:
+    return {
+        "type": "checking",
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "message_id": message_id,
+        "pending_chars": pending_chars,
     }
 
 

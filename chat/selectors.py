@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from chat.models import Conversation, Event, Message, Rating
@@ -17,15 +17,20 @@ from guardrails.checks import Verdict
 
 
 def conversations_for_user(*, user: User) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(owner=user).order_by("-updated_at", "-id")
+    """The user's conversations, newest first; deleted ones do not exist for their owner."""
+    return Conversation.objects.filter(owner=user, deleted_at__isnull=True).order_by("-updated_at", "-id")
 
 
 def conversation_for_user(*, user: User, conversation_id: int) -> Conversation | None:
-    return Conversation.objects.filter(pk=conversation_id, owner=user).first()
+    return conversations_for_user(user=user).filter(pk=conversation_id).first()
 
 
 def message_for_user(*, user: User, message_id: int) -> Message | None:
-    return Message.objects.select_related("conversation").filter(pk=message_id, conversation__owner=user).first()
+    return (
+        Message.objects.select_related("conversation")
+        .filter(pk=message_id, conversation__owner=user, conversation__deleted_at__isnull=True)
+        .first()
+    )
 
 
 def history_for_llm(*, conversation: Conversation) -> list[dict[str, str]]:
@@ -37,7 +42,8 @@ def history_for_llm(*, conversation: Conversation) -> list[dict[str, str]]:
     one whose reply has not started its checks yet (still streaming: the running turn's own).
     """
     recent = list(
-        conversation.messages.exclude(status__in=[Message.Status.STREAMING, Message.Status.REFUSED])
+        conversation.messages.filter(superseded=False)
+        .exclude(status__in=[Message.Status.STREAMING, Message.Status.REFUSED])
         .exclude(role=Message.Role.ASSISTANT, status=Message.Status.FAILED)
         .exclude(role=Message.Role.USER, replies__status__in=[Message.Status.REFUSED, Message.Status.STREAMING])
         .exclude(role=Message.Role.USER, replies__isnull=True)
@@ -92,11 +98,27 @@ def budget_refusal(*, owner_id: int) -> list[Verdict]:
 # --- Web UI snapshot (appended by the web-UI issue) --------------------------------------
 
 
-def conversation_list_for_user(*, user: User, limit: int = 200) -> list[dict[str, Any]]:
-    """The user's conversations for the sidebar, newest first."""
-    rows = conversations_for_user(user=user).values("id", "title", "updated_at")[:limit]
+def conversation_list_for_user(*, user: User, query: str = "", limit: int = 200) -> list[dict[str, Any]]:
+    """The user's conversations for the sidebar, newest first: ``{id, title, updated_at,
+    decision_unseen}``. With ``query``, only those whose title or text contains it (case
+    insensitive): the user's messages and the replies as shown. A reply with a held part is
+    searched by title only: its stored text holds what the user was never shown."""
+    conversations = conversations_for_user(user=user)
+    query = query.strip()
+    if query:
+        shown = [Message.Status.COMPLETE, Message.Status.STOPPED]
+        matching = Message.objects.filter(superseded=False, text__icontains=query).filter(
+            Q(role=Message.Role.USER) | Q(role=Message.Role.ASSISTANT, status__in=shown)
+        )
+        conversations = conversations.filter(Q(title__icontains=query) | Q(pk__in=matching.values("conversation_id")))
+    rows = conversations.values("id", "title", "updated_at", "decision_unseen_at")[:limit]
     return [
-        {"id": row["id"], "title": row["title"] or f"Conversation {row['id']}", "updated_at": row["updated_at"]}
+        {
+            "id": row["id"],
+            "title": row["title"] or f"Conversation {row['id']}",
+            "updated_at": row["updated_at"],
+            "decision_unseen": row["decision_unseen_at"] is not None,
+        }
         for row in rows
     ]
 
@@ -123,7 +145,7 @@ def conversation_snapshot(*, user: User, conversation_id: int) -> dict[str, Any]
     if conversation is None:
         return None
     last_seq = conversation.last_seq
-    messages = list(conversation.messages.order_by("id"))
+    messages = list(conversation.messages.filter(superseded=False).order_by("id"))
     ratings = {
         r.message_id: {"value": r.value, "comment": r.comment}
         for r in Rating.objects.filter(user=user, message__conversation=conversation)

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import access, events, protocol, selectors, signals
-from chat.errors import Busy, NotFound
+from chat.errors import Busy, Invalid, NotFound
 from chat.models import ApiKey, Conversation, Message, Rating
 from chat.protocol import EventFrame, ReviewResolvedFrame, TurnStartedFrame
 from chat.segments import Segments
@@ -88,12 +88,25 @@ class TurnStart:
 
 
 @transaction.atomic
-def turn_start(*, user: User, text: str, conversation_id: int | None, client_msg_id: str | None) -> TurnStart:
+def turn_start(
+    *,
+    user: User,
+    text: str,
+    conversation_id: int | None,
+    client_msg_id: str | None,
+    continue_of: int | None = None,
+    regenerate_of: int | None = None,
+    edit_of: int | None = None,
+) -> TurnStart:
     """Store the user's message and an empty reply, and the ``turn_started`` event.
 
     Raises :class:`NotFound` (missing or another user's conversation) or :class:`Busy` (a
     reply is still being generated there). A resent ``client_msg_id`` returns the original
-    turn with ``duplicate=True``.
+    turn with ``duplicate=True``. ``continue_of`` / ``regenerate_of`` / ``edit_of`` (protocol
+    v1 ``user_message``) must name the conversation's cut-off reply, last reply, or last user
+    message (else :class:`NotFound` or :class:`Invalid`); regenerate and edit supersede the
+    earlier exchange (listed in the event's ``supersedes``), and a regenerated question is the
+    stored one, whatever ``text`` says.
     """
     if client_msg_id is not None:
         original = selectors.turn_started_for_client_msg_id(user=user, client_msg_id=client_msg_id)
@@ -114,7 +127,9 @@ def turn_start(*, user: User, text: str, conversation_id: int | None, client_msg
         conversation = Conversation.objects.create(owner=user, title=_title_from(text))
     else:
         # The row lock serialises turn starts and seq allocation across processes.
-        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id, owner=user).first()
+        conversation = (
+            selectors.conversations_for_user(user=user).select_for_update().filter(pk=conversation_id).first()
+        )
         if conversation is None:
             raise NotFound("No such conversation.")
         events.fail_stale_turns(conversation)
@@ -124,6 +139,11 @@ def turn_start(*, user: User, text: str, conversation_id: int | None, client_msg
                 "A reply is still being generated in this conversation; wait for it or stop it.",
                 message_id=running.pk,
             )
+    supersedes: list[int] = []
+    if continue_of is not None or regenerate_of is not None or edit_of is not None:
+        text, supersedes = _turn_replaces(
+            conversation, text=text, continue_of=continue_of, regenerate_of=regenerate_of, edit_of=edit_of
+        )
 
     history = [*selectors.history_for_llm(conversation=conversation), {"role": "user", "content": text}]
     if settings.GUARDRAILS_PII == "mask":  # the user's text and the history alike, every turn
@@ -139,7 +159,12 @@ def turn_start(*, user: User, text: str, conversation_id: int | None, client_msg
         lease_until=events.lease_until(),
     )
     started = protocol.turn_started(
-        conversation.pk, 0, user_message_id=user_message.pk, message_id=reply.pk, user_text=user_message.text
+        conversation.pk,
+        0,
+        user_message_id=user_message.pk,
+        message_id=reply.pk,
+        user_text=user_message.text,
+        supersedes=supersedes,
     )
     (frame,) = events.append(conversation, [started])
     conversation.save(update_fields=["last_seq", "pii_mapping", "updated_at"])
@@ -153,6 +178,44 @@ def turn_start(*, user: User, text: str, conversation_id: int | None, client_msg
         started_frame=cast(TurnStartedFrame, frame),
         pii_mapping=conversation.pii_mapping,
     )
+
+
+def _turn_replaces(
+    conversation: Conversation,
+    *,
+    text: str,
+    continue_of: int | None,
+    regenerate_of: int | None,
+    edit_of: int | None,
+) -> tuple[str, list[int]]:
+    """Check what a continue / regenerate / edit turn refers to; supersede what it replaces.
+
+    Returns the text of the new user message and the ids of the superseded messages.
+    """
+    current = conversation.messages.filter(superseded=False)
+    last = current.order_by("-id").first()
+    if continue_of is not None:
+        cut = current.filter(pk=continue_of, role=Message.Role.ASSISTANT).first()
+        if cut is None:
+            raise NotFound("No such reply.", message_id=continue_of)
+        if cut.finish_reason != "length":
+            raise Invalid("Only a reply that was cut off at the length limit can be continued.", message_id=cut.pk)
+        return text, []
+    if regenerate_of is not None:
+        if last is None or last.pk != regenerate_of or last.role != Message.Role.ASSISTANT:
+            raise Invalid("Only the last reply can be regenerated.", message_id=regenerate_of)
+        question = last.reply_to
+        if question is None:
+            raise Invalid("That reply answers no message.", message_id=regenerate_of)
+        replaced = [question.pk, last.pk]
+        text = question.text
+    else:
+        question = current.filter(role=Message.Role.USER).order_by("-id").first()
+        if question is None or question.pk != edit_of:
+            raise Invalid("Only your last message can be edited.", message_id=edit_of)
+        replaced = [question.pk, *current.filter(reply_to=question).values_list("pk", flat=True)]
+    Message.objects.filter(pk__in=replaced).update(superseded=True, updated_at=timezone.now())
+    return text, sorted(replaced)
 
 
 def _title_from(text: str) -> str:
@@ -250,6 +313,45 @@ def rating_set(
     return rating
 
 
+# --- Conversations --------------------------------------------------------------------
+
+CONVERSATION_TITLE_MAX = 200
+
+
+def _owned(user: User, conversation_id: int) -> Conversation:
+    conversation = selectors.conversations_for_user(user=user).select_for_update().filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+@transaction.atomic
+def conversation_rename(*, user: User, conversation_id: int, title: str) -> Conversation:
+    """Give the user's conversation a new title (one line; raises Invalid when empty or too long)."""
+    title = " ".join(title.split())
+    if not title or len(title) > CONVERSATION_TITLE_MAX:
+        raise Invalid(f"A title is 1 to {CONVERSATION_TITLE_MAX} characters.")
+    conversation = _owned(user, conversation_id)
+    conversation.title = title
+    conversation.save(update_fields=["title", "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_delete(*, user: User, conversation_id: int) -> None:
+    """Hide the conversation from its owner for good. Nothing is erased: held replies in it
+    stay in the review queue and the audit trail. A reply still being written carries on."""
+    conversation = _owned(user, conversation_id)
+    conversation.deleted_at = timezone.now()
+    conversation.save(update_fields=["deleted_at"])
+
+
+@transaction.atomic
+def conversation_mark_seen(*, user: User, conversation_id: int) -> None:
+    """The owner has seen the conversation's review decisions (clears the list's badge)."""
+    selectors.conversations_for_user(user=user).filter(pk=conversation_id).update(decision_unseen_at=None)
+
+
 # --- Review outcomes ------------------------------------------------------------------------
 
 
@@ -270,6 +372,7 @@ def reply_resolve(*, message_id: int, decision: str, text: str) -> ReviewResolve
     shown, replaces = segments.resolve(decision, text, as_shown=lambda held: pii.restore(held, mapping))
     message.segments = segments.to_json()
     message.save(update_fields=["segments", "updated_at"])
+    Conversation.objects.filter(pk=message.conversation_id).update(decision_unseen_at=timezone.now())
     frame = protocol.review_resolved(
         message.conversation_id, 0, message_id=message.pk, decision=decision, text=shown, replaces=replaces,
         segments=segments.resolved_texts() if replaces == "held" else None,

@@ -19,6 +19,7 @@ from django.conf import settings
 
 from chat import control, events, leases, llm, protocol, selectors, services
 from chat.models import Message
+from chat.progress import CheckingProgress
 from chat.protocol import ErrorCode, EventFrame, Reason
 from chat.reply import Reply
 from chat.services import TurnStart
@@ -106,12 +107,21 @@ async def _generate(turn: TurnStart, reply: Reply, log: events.TurnEvents, telem
     # turn.history is masked (GUARDRAILS_PII); the last stage puts the user's own values back
     # into released text, after the checks judged the model's text.
     restore = pii.restore_released(turn.pii_mapping)
-    stream = stages.compose(telemetry.first_token(llm.get_backend().stream(turn.history)), *moderation, restore)
+
+    async def report(pending_chars: int) -> None:
+        await log.emit(protocol.checking(cid, log.next_seq(), message_id=mid, pending_chars=pending_chars))
+
+    progress = CheckingProgress(report)
+    stream = stages.compose(
+        telemetry.first_token(llm.get_backend().stream(turn.history)), progress.stage, *moderation, restore
+    )
 
     # 3. Events: released text as deltas, a placeholder per held segment.
     async with contextlib.aclosing(stream):  # type: ignore[type-var]  # stages are async generators
         async for item in stream:
             control.check(mid)
+            if isinstance(item, policy.Release | policy.Hold):
+                progress.answered = True
             if isinstance(item, policy.Release):
                 telemetry.checked(item.chunk)
                 reply.text.append(item.chunk.text)

@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import selectors, services
-from chat.errors import NotFound
+from chat.errors import Invalid, NotFound
 from chat.models import Rating
 from chat.requests import AuthenticatedHttpRequest
 from guardrails.health import active_toxicity_model
@@ -61,7 +61,12 @@ def _chat_page(request: AuthenticatedHttpRequest, conversation_id: int | None, t
         "conversations": selectors.conversation_list_for_user(user=request.user),
         "conversation_id": conversation_id,
         "title": title,
-        "page_data": {"conversation_id": conversation_id, "placeholder": settings.GUARDRAILS_PLACEHOLDER},
+        "page_data": {
+            "conversation_id": conversation_id,
+            "placeholder": settings.GUARDRAILS_PLACEHOLDER,
+            "max_input_chars": settings.GUARDRAILS_MAX_INPUT_CHARS,
+            "review_sla_minutes": settings.REVIEW_SLA_MINUTES,
+        },
     }
     return render(request, "chat/index.html", context)
 
@@ -77,6 +82,8 @@ def conversation_page(request: AuthenticatedHttpRequest, conversation_id: int) -
     conversation = selectors.conversation_for_user(user=request.user, conversation_id=conversation_id)
     if conversation is None:
         raise Http404("No such conversation.")
+    # Opening the conversation shows its review decisions: its badge in the list goes.
+    services.conversation_mark_seen(user=request.user, conversation_id=conversation.pk)
     return _chat_page(request, conversation.pk, str(conversation))
 
 
@@ -106,8 +113,57 @@ def _bad_request(detail: str) -> JsonResponse:
 @require_GET
 @_api_login_required
 def api_conversations(request: AuthenticatedHttpRequest) -> JsonResponse:
-    """``{"conversations": [{id, title, updated_at}, ...]}``, newest first."""
-    return JsonResponse({"conversations": selectors.conversation_list_for_user(user=request.user)})
+    """``{"conversations": [{id, title, updated_at, decision_unseen}, ...]}``, newest first;
+    ``?q=`` keeps those whose title or text contains it."""
+    query = request.GET.get("q", "")[:200]
+    return JsonResponse({"conversations": selectors.conversation_list_for_user(user=request.user, query=query)})
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any] | None:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@require_POST
+@_api_login_required
+def api_conversation_rename(request: AuthenticatedHttpRequest, conversation_id: int) -> JsonResponse:
+    """JSON ``{title}`` → ``{id, title}``."""
+    body = _json_body(request)
+    if body is None or not isinstance(body.get("title"), str):
+        return _bad_request('Send a JSON object with a "title".')
+    try:
+        conversation = services.conversation_rename(
+            user=request.user, conversation_id=conversation_id, title=body["title"]
+        )
+    except NotFound as exc:
+        return _not_found(exc.detail)
+    except Invalid as exc:
+        return _bad_request(exc.detail)
+    return JsonResponse({"id": conversation.pk, "title": conversation.title})
+
+
+@require_POST
+@_api_login_required
+def api_conversation_delete(request: AuthenticatedHttpRequest, conversation_id: int) -> JsonResponse:
+    """Hide the conversation from its owner (soft delete) → ``{id, deleted: true}``."""
+    try:
+        services.conversation_delete(user=request.user, conversation_id=conversation_id)
+    except NotFound as exc:
+        return _not_found(exc.detail)
+    return JsonResponse({"id": conversation_id, "deleted": True})
+
+
+@require_POST
+@_api_login_required
+def api_conversation_seen(request: AuthenticatedHttpRequest, conversation_id: int) -> JsonResponse:
+    """The owner saw the conversation's review decisions (a decision arrived while it was open)."""
+    if selectors.conversation_for_user(user=request.user, conversation_id=conversation_id) is None:
+        return _not_found("No such conversation.")
+    services.conversation_mark_seen(user=request.user, conversation_id=conversation_id)
+    return JsonResponse({"id": conversation_id, "decision_unseen": False})
 
 
 @require_GET
@@ -139,11 +195,8 @@ def api_message_rating(request: AuthenticatedHttpRequest, message_id: int) -> Js
 
     ``reason`` (``harmful``, ``made_up``, ``other``) goes with a thumbs down; ``report: true``
     also sends the reply to the review queue as a user report (once per reply)."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return _bad_request("Send a JSON object.")
-    if not isinstance(body, dict):
+    body = _json_body(request)
+    if body is None:
         return _bad_request("Send a JSON object.")
     value, comment = body.get("value"), body.get("comment") or ""
     if isinstance(value, bool) or value not in (1, -1):

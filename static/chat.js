@@ -11,7 +11,8 @@
  *
  * Delivery: the page starts from a snapshot (GET /api/conversations/<id>/), then subscribes
  * with the snapshot's after_seq and follows live; the reducer shows each event once.
- * Safety: model and user text only ever reaches the page through textContent or Text nodes.
+ * Safety: user text only ever reaches the page through textContent or Text nodes; replies are
+ * Markdown, sanitized by DOMPurify (chat/markdown.mjs) before they reach the page.
  */
 
 import * as api from "./chat/api.mjs";
@@ -20,19 +21,24 @@ import { MessageList } from "./chat/messages.mjs";
 import {
   ScrollFollower,
   announce,
+  applyTheme,
   autosize,
   findElements,
   hideBanner,
+  isDark,
   moveToTop,
   renderComposer,
+  renderConversationList,
   setConnection,
   setSidebar,
   showBanner,
   showConversation,
+  showTitle,
 } from "./chat/page.mjs";
 import { canSend, initialState, resumeFrames, step } from "./chat/reducer.mjs";
 import {
   CONNECTION_LOST_TEXT,
+  CONTINUE_TEXT,
   DECISION_LABEL,
   DONE_ANNOUNCEMENT,
   ERROR_TEXT,
@@ -52,7 +58,12 @@ const messages = new MessageList(ui.messages, {
   onRetry: (messageId) => dispatch({ type: "retry", messageId, clientMsgId: uuid() }),
   onRate: rate,
   onGrow: () => scroller.changed(),
+  onContinue: (messageId) => dispatch({ type: "continue", messageId, text: CONTINUE_TEXT, clientMsgId: uuid(), at: Date.now() }),
+  onRegenerate: (messageId) => dispatch({ type: "regenerate", messageId, clientMsgId: uuid(), at: Date.now() }),
+  onEdit: (messageId, text) => dispatch({ type: "edit", messageId, text, clientMsgId: uuid(), at: Date.now() }),
+  reviewMinutes: page.review_sla_minutes,
 });
+const LIMIT = page.max_input_chars || 0;
 
 let state = initialState(page.conversation_id);
 
@@ -62,7 +73,7 @@ function dispatch(event) {
   state = result.state;
   render();
   for (const effect of result.effects) perform(effect);
-  if (event.type === "send" || event.type === "retry") {
+  if (["send", "retry", "continue", "regenerate", "edit"].includes(event.type)) {
     if (state.messages !== before.messages) scroller.toLatest();
   } else if (event.type === "frame" && state.messages !== before.messages) {
     scroller.changed();
@@ -72,7 +83,7 @@ function dispatch(event) {
 function render() {
   messages.render(state);
   if (state.messages.length) ui.welcome.hidden = true;
-  renderComposer(ui, state);
+  renderComposer(ui, state, LIMIT);
 }
 
 function perform(effect) {
@@ -91,6 +102,17 @@ function perform(effect) {
       break;
     case "reviewed":
       announce(ui, DECISION_LABEL[effect.decision] || "A held part of a reply was reviewed.");
+      // Seen here, as it happens: no badge for it in the list later.
+      if (state.conversationId !== null) api.markSeen(state.conversationId, csrfToken).catch(() => {});
+      break;
+    case "refused":
+      // Our message was refused: back in the box (unless something new was typed), to edit.
+      if (!ui.input.value.trim()) {
+        ui.input.value = effect.text;
+        autosize(ui.input);
+        renderComposer(ui, state, LIMIT);
+      }
+      announce(ui, effect.reason || "Your message was not answered.");
       break;
     case "unsent":
       announce(ui, `Not sent. ${errorText(effect.code)}`);
@@ -130,7 +152,7 @@ const connection = createConnection({
   checkSession: api.sessionAlive,
   onOpen: (socket) => dispatch({ type: "socket_open", socket }),
   onClose: () => dispatch({ type: "socket_closed" }),
-  onFrame: (frame) => dispatch({ type: "frame", frame }),
+  onFrame: (frame) => dispatch({ type: "frame", frame, at: Date.now() }),
   onStatus: showConnection,
 });
 
@@ -157,10 +179,16 @@ function showConnection({ state: kind, connects, attempt }) {
 ui.composer.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = ui.input.value;
-  if (!text.trim() || !canSend(state)) return;
+  if (!text.trim()) return;
+  if (!canSend(state)) {
+    // Say why nothing happens: a reply (perhaps started in another tab) is being written.
+    if (state.running) showBanner(ui, ERROR_TEXT.busy, { label: "Stop it", onClick: () => dispatch({ type: "stop" }) });
+    return;
+  }
+  hideBanner(ui);
   ui.input.value = "";
   autosize(ui.input);
-  dispatch({ type: "send", text, clientMsgId: uuid() });
+  dispatch({ type: "send", text, clientMsgId: uuid(), at: Date.now() });
 });
 
 ui.input.addEventListener("keydown", (event) => {
@@ -175,7 +203,7 @@ ui.input.addEventListener("keydown", (event) => {
 
 ui.input.addEventListener("input", () => {
   autosize(ui.input);
-  renderComposer(ui, state);
+  renderComposer(ui, state, LIMIT);
 });
 ui.stop.addEventListener("click", () => {
   dispatch({ type: "stop" });
@@ -192,6 +220,61 @@ ui.scrim.addEventListener("click", () => setSidebar(ui, false));
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && ui.app.classList.contains("sidebar-open")) setSidebar(ui, false);
 });
+
+// --- Conversations: search, rename, delete; theme ------------------------------------------------
+
+let searchTimer = null;
+let listRequest = 0;
+
+/** Reload the sidebar list (search results while the search box has text). */
+async function refreshList() {
+  const query = ui.searchInput.value.trim();
+  const request = ++listRequest;
+  try {
+    const conversations = await api.listConversations(query);
+    if (request === listRequest) renderConversationList(ui, conversations, state.conversationId, { searching: Boolean(query) });
+  } catch (err) {
+    /* the list stays as it is; the next refresh tries again */
+  }
+}
+
+ui.search.addEventListener("submit", (event) => event.preventDefault());
+ui.searchInput.addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(refreshList, 200);
+});
+// Decisions on other conversations: their badges appear when the page comes back into view.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") refreshList();
+});
+setInterval(refreshList, 60_000);
+
+ui.rename.addEventListener("click", async () => {
+  const id = state.conversationId;
+  const title = window.prompt("New name for this conversation", ui.title.textContent);
+  if (id === null || title === null || !title.trim()) return;
+  try {
+    const renamed = await api.renameConversation(id, title, csrfToken);
+    showTitle(ui, id, renamed.title);
+    announce(ui, "Conversation renamed.");
+  } catch (err) {
+    showBanner(ui, `Couldn't rename it. ${err.message}`);
+  }
+});
+
+ui.remove.addEventListener("click", async () => {
+  const id = state.conversationId;
+  if (id === null || !window.confirm("Delete this conversation? You won't see it again.")) return;
+  try {
+    await api.deleteConversation(id, csrfToken);
+    location.assign("/");
+  } catch (err) {
+    showBanner(ui, `Couldn't delete it. ${err.message}`);
+  }
+});
+
+ui.themeToggle.addEventListener("click", () => applyTheme(ui, isDark() ? "light" : "dark"));
+ui.themeToggle.setAttribute("aria-pressed", String(isDark()));
 
 // --- Start ---------------------------------------------------------------------------------------
 
@@ -237,7 +320,7 @@ window.chatApp = {
 };
 
 async function start() {
-  renderComposer(ui, state);
+  renderComposer(ui, state, LIMIT);
   if (state.conversationId !== null && !(await loadSnapshot())) return;
   ui.app.dataset.ready = "true";
   connection.start();

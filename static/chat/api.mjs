@@ -37,3 +37,38 @@ export async function saveRating(messageId, value, comment, csrfToken) {
   if (!response.ok) throw new Error(String(response.status));
   return response.json();
 }
+
+/** GET the user's conversations, newest first; `query` searches titles and text. Throws on failure. */
+export async function listConversations(query = "") {
+  const url = query ? `/api/conversations/?q=${encodeURIComponent(query)}` : "/api/conversations/";
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(String(response.status));
+  return (await response.json()).conversations;
+}
+
+async function post(url, body, csrfToken) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken, Accept: "application/json" },
+    body: JSON.stringify(body || {}),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw Object.assign(new Error(data.detail || String(response.status)), { status: response.status });
+  return data;
+}
+
+/** Rename a conversation; returns {id, title}; throws with the server's reason. */
+export function renameConversation(conversationId, title, csrfToken) {
+  return post(`/api/conversations/${conversationId}/rename`, { title }, csrfToken);
+}
+
+/** Delete (hide) a conversation. */
+export function deleteConversation(conversationId, csrfToken) {
+  return post(`/api/conversations/${conversationId}/delete`, {}, csrfToken);
+}
+
+/** The user saw this conversation's review decisions (its badge goes). */
+export function markSeen(conversationId, csrfToken) {
+  return post(`/api/conversations/${conversationId}/seen`, {}, csrfToken);
+}

@@ -5,11 +5,36 @@
  *   onRetry(messageId)                 "Retry" on a failed reply
  *   onRate(messageId, value, comment)  -> Promise<boolean> (saved or not)
  *   onGrow()                           a view made itself taller (the comment form opened)
+ *   onContinue(messageId)              "Continue" on a reply cut off at the length limit
+ *   onRegenerate(messageId)            "Regenerate" on the last reply
+ *   onEdit(messageId, text)            the last user message, edited and resent
+ * Replies render as Markdown (markdown.mjs: sanitized); everything else is text.
  */
 
 import { h, icon } from "./dom.mjs";
-import { hasText, questionOf, shownStatus } from "./reducer.mjs";
-import { DECISION_LABEL, REFUSED_DETAIL, REFUSED_TITLE, errorText, statusLabel } from "./text.mjs";
+import { copyButton, renderMarkdown } from "./markdown.mjs";
+import {
+  canContinue,
+  canRegenerate,
+  editableMessage,
+  hasShownText,
+  hasText,
+  isFinal,
+  questionOf,
+  shownStatus,
+  shownText,
+} from "./reducer.mjs";
+import {
+  CHECKING_TEXT,
+  CUT_OFF_TEXT,
+  DECISION_OUTCOME,
+  REFUSED_DETAIL,
+  REFUSED_TITLE,
+  errorText,
+  heldHint,
+  messageTime,
+  statusLabel,
+} from "./text.mjs";
 
 export class MessageList {
   constructor(container, { placeholder, ...callbacks }) {
@@ -28,6 +53,7 @@ export class MessageList {
         this.container.append(view.el);
       }
       view.update(message, state);
+      view.el.dataset.superseded = String(Boolean(message.superseded));
     }
   }
 }
@@ -48,13 +74,28 @@ class UserView {
     this.bubble = h("div", { class: "msg__bubble msg__text" });
     this.bubble.textContent = message.text;
     this.footer = h("div", { class: "msg__footer" });
-    this.el = h("article", { class: "msg msg--user", "aria-label": "You said" }, this.bubble, this.footer);
+    this.time = h("time", { class: "msg__time" });
+    this.editButton = h(
+      "button",
+      { type: "button", class: "copy-button", hidden: true, onclick: () => this.openEdit() },
+      icon("edit"),
+      "Edit",
+    );
+    this.meta = h("div", { class: "msg__meta" }, this.time, this.editButton);
+    this.form = null;
+    this.editable = false;
+    this.el = h("article", { class: "msg msg--user", "aria-label": "You said" }, this.bubble, this.footer, this.meta);
   }
 
-  update(message) {
+  update(message, state) {
     const before = this.message;
-    if (before === message) return;
+    const editable = editableMessage(state) === message;
+    if (before === message && editable === this.editable) return;
     this.message = message;
+    this.editable = editable;
+    this.editButton.hidden = !editable;
+    if (!editable && this.form) this.closeEdit();
+    showTime(this.time, message.at);
     if (message.id !== null) this.el.dataset.messageId = message.id;
     if (before && before.status === message.status && before.code === message.code) return;
     this.el.dataset.status = message.status;
@@ -73,6 +114,51 @@ class UserView {
       );
     }
   }
+
+  openEdit() {
+    const input = h("textarea", { class: "edit-form__input", "aria-label": "Edit your message", rows: "3" });
+    input.value = this.message.text;
+    this.form = h(
+      "form",
+      { class: "edit-form" },
+      input,
+      h(
+        "div",
+        { class: "edit-form__actions" },
+        h("button", { type: "button", class: "button button--small button--ghost", onclick: () => this.closeEdit() }, "Cancel"),
+        h("button", { type: "submit", class: "button button--small button--primary" }, "Send"),
+      ),
+    );
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (input.value.trim()) this.options.onEdit(this.message.id, input.value);
+    });
+    this.bubble.hidden = true;
+    this.meta.hidden = true;
+    this.el.insertBefore(this.form, this.footer);
+    input.focus();
+    this.options.onGrow();
+  }
+
+  closeEdit() {
+    if (this.form) this.form.remove();
+    this.form = null;
+    this.bubble.hidden = false;
+    this.meta.hidden = false;
+  }
+}
+
+function showTime(el, at) {
+  if (typeof at !== "number" || Number.isNaN(at)) {
+    el.hidden = true;
+    return;
+  }
+  const iso = new Date(at).toISOString();
+  if (el.getAttribute("datetime") === iso) return;
+  el.hidden = false;
+  el.setAttribute("datetime", iso);
+  el.textContent = messageTime(at);
+  el.title = new Date(at).toLocaleString();
 }
 
 class ReplyView {
@@ -85,10 +171,32 @@ class ReplyView {
     this.textEl = h("div", { class: "msg__text" });
     this.typing = h("div", { class: "typing", "aria-hidden": "true" }, h("span"), h("span"), h("span"));
     this.notice = h("div", { class: "notice", hidden: true });
+    this.checking = h("p", { class: "msg__checking", role: "status", hidden: true });
+    this.outcome = h("p", { class: "msg__outcome", hidden: true });
+    this.cut = h("div", { class: "msg__cut", hidden: true });
     this.chip = statusChip(message.status);
     this.rating = new RatingView(message.id, options);
-    this.footer = h("div", { class: "msg__footer" }, this.chip, this.rating.el);
-    this.main = h("div", { class: "msg__main" }, this.textEl, this.typing, this.notice, this.footer);
+    this.time = h("time", { class: "msg__time" });
+    this.copy = copyButton(() => shownText(this.message), "Copy reply");
+    this.regenerateButton = h(
+      "button",
+      { type: "button", class: "copy-button", onclick: () => this.options.onRegenerate(this.message.id) },
+      icon("retry"),
+      "Regenerate",
+    );
+    this.actions = h("div", { class: "msg__actions" }, this.copy, this.regenerateButton);
+    this.footer = h("div", { class: "msg__footer" }, this.chip, this.time, this.actions, this.rating.el);
+    this.main = h(
+      "div",
+      { class: "msg__main" },
+      this.textEl,
+      this.typing,
+      this.checking,
+      this.notice,
+      this.outcome,
+      this.cut,
+      this.footer,
+    );
     const avatar = h("div", { class: "msg__avatar", "aria-hidden": "true" });
     avatar.append(icon("shield"));
     this.el = h(
@@ -101,9 +209,19 @@ class ReplyView {
 
   update(message, state) {
     const canRetry = Boolean(message.error) && !message.retried && questionOf(state, message) !== null;
-    if (message === this.message && canRetry === this.canRetry) return;
+    const offers = `${canRegenerate(state, message)}:${canContinue(state, message)}`;
+    if (message === this.message && canRetry === this.canRetry && offers === this.offers) return;
     const before = this.message;
     this.message = message;
+    this.offers = offers;
+    showTime(this.time, message.at);
+    const finished = isFinal(message);
+    this.copy.hidden = !(finished && hasShownText(message));
+    this.regenerateButton.hidden = !canRegenerate(state, message);
+    this.renderCut(message, canContinue(state, message));
+    this.renderOutcome(message);
+    this.checking.hidden = !(message.status === "streaming" && !hasText(message) && message.checking !== null);
+    if (!this.checking.hidden) this.checking.textContent = CHECKING_TEXT;
     if (!before || before.segments !== message.segments) this.renderSegments(message.segments);
     this.el.dataset.status = message.status;
     this.el.setAttribute("aria-busy", message.status === "streaming" ? "true" : "false");
@@ -115,15 +233,40 @@ class ReplyView {
     this.rating.render(message, this.main);
   }
 
+  renderCut(message, canContinue) {
+    const cut = message.finishReason === "length" && isFinal(message) && message.status !== "refused";
+    this.cut.hidden = !cut;
+    if (!cut) return;
+    this.cut.replaceChildren(h("span", { text: CUT_OFF_TEXT }));
+    if (canContinue) {
+      this.cut.append(
+        " ",
+        h(
+          "button",
+          { type: "button", class: "button button--small button--secondary", onclick: () => this.options.onContinue(message.id) },
+          "Continue",
+        ),
+      );
+    }
+  }
+
+  renderOutcome(message) {
+    const decisions = [...new Set(message.segments.filter((s) => s.kind === "resolved").map((s) => s.decision))];
+    this.outcome.hidden = decisions.length === 0;
+    if (decisions.length) {
+      const words = decisions.map((d) => DECISION_OUTCOME[d] || DECISION_OUTCOME.approved).join(" ");
+      this.outcome.replaceChildren(icon("shield"), h("span", { text: words }));
+    }
+  }
+
   renderSegments(segments) {
     segments.forEach((segment, i) => {
       const shown = this.rendered[i];
       if (shown && shown.segment === segment) return;
       if (shown && shown.segment.kind === "released" && segment.kind === "released") {
-        // Streaming: grow the same Text node, so what is on screen never flickers.
-        const old = shown.node.data;
-        if (segment.text.startsWith(old)) shown.node.appendData(segment.text.slice(old.length));
-        else shown.node.data = segment.text;
+        // Streaming: each released sentence re-renders the same element in one synchronous
+        // write (no frame shows it empty), so the text grows without flicker.
+        renderMarkdown(shown.el, segment.text);
         shown.segment = segment;
         return;
       }
@@ -137,27 +280,26 @@ class ReplyView {
 
   segmentElement(segment) {
     if (segment.kind === "released") {
-      const node = document.createTextNode(segment.text);
-      const el = h("span", { class: "seg" });
-      el.append(node);
-      return { segment, el, node };
+      const el = h("div", { class: "seg md" });
+      renderMarkdown(el, segment.text);
+      return { segment, el };
     }
     if (segment.kind === "held") {
       const label = (segment.placeholder || this.options.placeholder || "held for review").replace(/^\[|\]$/g, "").trim();
       const el = h(
-        "span",
-        { class: "seg seg--held", role: "note", title: "A person will review this part of the reply." },
+        "div",
+        { class: "seg seg--held", role: "note" },
         icon("shield"),
         h("span", { class: "seg__label", text: label.charAt(0).toUpperCase() + label.slice(1) }),
-        h("span", { class: "seg__hint", text: "A person will check this part shortly." }),
+        h("span", { class: "seg__hint", text: heldHint(this.options.reviewMinutes) }),
       );
-      return { segment, el, node: null };
+      return { segment, el };
     }
-    const label = DECISION_LABEL[segment.decision] || "Reviewed by our team";
-    const el = h("span", { class: "seg seg--resolved", "data-decision": segment.decision || "approved", title: label });
-    el.textContent = segment.text;
+    // A reviewer's text (or the rejection text, which may carry a support link): Markdown too.
+    const el = h("div", { class: "seg seg--resolved md", "data-decision": segment.decision || "approved" });
+    renderMarkdown(el, segment.text);
     el.hidden = Boolean(segment.hidden);
-    return { segment, el, node: null };
+    return { segment, el };
   }
 
   renderNotice(message, canRetry) {
@@ -202,13 +344,14 @@ class ReplyView {
       this.notice.setAttribute("role", "alert");
       this.notice.hidden = false;
     } else if (kind === "refused") {
+      // The server's reason when it gave one (done.reason), else the general words.
       this.notice.replaceChildren(
         icon("shield"),
         h(
           "div",
           { class: "notice__body" },
-          h("p", { class: "notice__title", text: REFUSED_TITLE }),
-          h("p", { class: "notice__detail", text: REFUSED_DETAIL }),
+          h("p", { class: "notice__title", text: message.reason || REFUSED_TITLE }),
+          h("p", { class: "notice__detail", text: message.reason ? "Your message is back in the box below, so you can edit it." : REFUSED_DETAIL }),
         ),
       );
       this.notice.dataset.kind = "info";
@@ -231,7 +374,8 @@ class RatingView {
 
   render(message, main) {
     this.rating = message.rating;
-    const rateable = ["complete", "stopped", "held"].includes(message.status) && hasText(message);
+    // Only text the user has seen can be rated: not a placeholder alone.
+    const rateable = ["complete", "stopped", "held"].includes(message.status) && hasShownText(message);
     this.el.hidden = !rateable;
     if (!rateable) return;
     if (!this.built) this.build(main);

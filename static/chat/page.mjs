@@ -3,6 +3,7 @@
 
 import { h, icon } from "./dom.mjs";
 import { isGenerating } from "./reducer.mjs";
+import { counterText } from "./text.mjs";
 
 const STICK_THRESHOLD_PX = 72;
 
@@ -32,6 +33,14 @@ export function findElements(root = document) {
     sidebar: $("#sidebar"),
     sidebarClose: $("#sidebar-close"),
     scrim: $("#scrim"),
+    counter: $("#composer-counter"),
+    search: $("#search"),
+    searchInput: $("#search-input"),
+    searchEmpty: $("#search-empty"),
+    actions: $("#chat-actions"),
+    rename: $("#rename-button"),
+    remove: $("#delete-button"),
+    themeToggle: $("#theme-toggle"),
   };
 }
 
@@ -69,7 +78,8 @@ export class ScrollFollower {
   }
 }
 
-export function renderComposer(ui, state) {
+/** `limit`: GUARDRAILS_MAX_INPUT_CHARS (the counter shows near it). */
+export function renderComposer(ui, state, limit = 0) {
   const generating = isGenerating(state);
   const open = state.socket !== null;
   ui.stop.hidden = !generating;
@@ -78,9 +88,19 @@ export function renderComposer(ui, state) {
   ui.send.hidden = generating;
   ui.send.disabled = generating || !ui.input.value.trim() || state.signedOut;
   ui.app.dataset.generating = String(generating);
-  ui.hint.textContent = generating
-    ? "Generating a reply · Esc or Stop to stop it"
-    : "Enter to send · Shift+Enter for a new line";
+  // The keyboard part of the hint is hidden on touch screens (chat.css, hover: none).
+  const [lead, keys] = generating
+    ? ["Generating a reply", " · Esc or Stop to stop it"]
+    : ["", "Enter to send · Shift+Enter for a new line"];
+  if (ui.hint.dataset.shows !== String(generating)) {
+    ui.hint.dataset.shows = String(generating);
+    ui.hint.replaceChildren(lead, h("span", { class: "composer__keys", text: keys }));
+  }
+  const length = ui.input.value.length;
+  const counter = counterText(length, limit);
+  ui.counter.hidden = counter === null;
+  ui.counter.textContent = counter || "";
+  ui.counter.dataset.over = String(length > limit);
 }
 
 export function autosize(input) {
@@ -126,6 +146,7 @@ export function showConversation(ui, conversationId, title) {
   if (location.pathname !== url) history.replaceState(null, "", url);
   ui.title.textContent = title;
   document.title = `${title} · Guarded chat`;
+  ui.actions.hidden = false;
   let link = ui.list.querySelector(`a[data-conversation-id="${conversationId}"]`);
   let item;
   if (link) {
@@ -143,6 +164,54 @@ export function showConversation(ui, conversationId, title) {
   link.setAttribute("aria-current", "page");
   ui.list.prepend(item);
   ui.listEmpty.hidden = true;
+}
+
+/** Replace the sidebar's list with `conversations` ({id, title, updated_at, decision_unseen}). */
+export function renderConversationList(ui, conversations, currentId, { searching = false } = {}) {
+  const items = conversations.map((c) => {
+    const link = h(
+      "a",
+      { class: "conversation-link", href: `/c/${c.id}/`, "data-conversation-id": c.id },
+      h("span", { class: "conversation-link__title", text: c.title }),
+      c.decision_unseen && c.id !== currentId ? h("span", { class: "conversation-link__badge", text: "Reviewed" }) : null,
+      h("time", {
+        class: "conversation-link__time",
+        datetime: c.updated_at,
+        text: new Date(c.updated_at).toLocaleDateString([], { month: "short", day: "numeric" }),
+      }),
+    );
+    if (c.id === currentId) link.setAttribute("aria-current", "page");
+    return h("li", {}, link);
+  });
+  ui.list.replaceChildren(...items);
+  ui.listEmpty.hidden = searching || items.length > 0;
+  ui.searchEmpty.hidden = !searching || items.length > 0;
+}
+
+/** The conversation's title changed (renamed here). */
+export function showTitle(ui, conversationId, title) {
+  ui.title.textContent = title;
+  document.title = `${title} · Guarded chat`;
+  const link = ui.list.querySelector(`a[data-conversation-id="${conversationId}"] .conversation-link__title`);
+  if (link) link.textContent = title;
+}
+
+/** The colour theme: "dark", "light", or null (follow the system). Saved for the next visit. */
+export function applyTheme(ui, theme) {
+  if (theme) document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+  try {
+    if (theme) localStorage.setItem("theme", theme);
+    else localStorage.removeItem("theme");
+  } catch (err) {
+    /* storage blocked: the choice lasts for this page */
+  }
+  ui.themeToggle.setAttribute("aria-pressed", String(isDark()));
+}
+
+export function isDark() {
+  const chosen = document.documentElement.dataset.theme;
+  return chosen ? chosen === "dark" : window.matchMedia("(prefers-color-scheme: dark)").matches;
 }
 
 /** The most recently active conversation goes first in the sidebar. */

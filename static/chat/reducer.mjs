@@ -21,10 +21,15 @@
  *   stopRequested   boolean
  *   socket          number|null   id of the open socket (null while closed)
  *   signedOut       boolean
+ *   ownReply        number|null   the reply to the last message this page sent
  *
- * Message: {key, id, role: "user", text, status: sent|sending|queued|unsent, code, clientMsgId}
+ * Message: {key, id, role: "user", text, status: sent|sending|queued|unsent, code, clientMsgId,
+ *           at, superseded, extra}
  *        | {key, id, role: "assistant", status, replyTo, segments, error: {code, detail}|null,
- *           retried, rating}
+ *           retried, rating, at, superseded, finishReason, reason, checking}
+ *   at: ms since the epoch (from the snapshot, or the event's `at`: when this page saw it)
+ *   extra: the optional user_message fields (continue_of | regenerate_of | edit_of)
+ *   reason: why a message was refused (done.reason); checking: characters waiting for checks
  * Segment: {kind: "released", text} | {kind: "held", placeholder}
  *        | {kind: "resolved", text, decision, hidden}
  */
@@ -42,6 +47,7 @@ export function initialState(conversationId = null) {
     stopRequested: false,
     socket: null,
     signedOut: false,
+    ownReply: null,
   };
 }
 
@@ -60,15 +66,21 @@ export function reduce(state, event) {
 function handle(state, event, fx) {
   switch (event.type) {
     case "frame":
-      return onFrame(state, event.frame, fx);
+      return onFrame(state, event.frame, fx, event.at ?? null);
     case "snapshot":
       return onSnapshot(state, event.snapshot);
     case "send":
-      return send(state, event.text, event.clientMsgId, fx);
+      return send(state, event.text, event.clientMsgId, fx, event.at ?? null);
+    case "continue":
+      return continueReply(state, event.messageId, event.text, event.clientMsgId, fx, event.at ?? null);
+    case "regenerate":
+      return regenerate(state, event.messageId, event.clientMsgId, fx, event.at ?? null);
+    case "edit":
+      return edit(state, event.messageId, event.text, event.clientMsgId, fx, event.at ?? null);
     case "resend":
       return resend(state, event.key, fx);
     case "retry":
-      return retry(state, event.messageId, event.clientMsgId, fx);
+      return retry(state, event.messageId, event.clientMsgId, fx, event.at ?? null);
     case "stop":
       return stop(state, fx);
     case "socket_open":
@@ -105,6 +117,56 @@ export function isFinal(message) {
 /** Whether a reply shows anything: released text, a placeholder or a resolution. */
 export function hasText(message) {
   return message.segments.some((s) => s.kind !== "released" || s.text.length > 0);
+}
+
+/** Whether a reply shows text the user can read (released or a reviewer's text), not only a
+ * placeholder: only such text can be rated or copied. */
+export function hasShownText(message) {
+  return message.segments.some((s) => (s.kind === "released" || (s.kind === "resolved" && !s.hidden)) && s.text.length > 0);
+}
+
+/** The text of a reply as shown (held parts left out), for "Copy". */
+export function shownText(message) {
+  return message.segments
+    .filter((s) => s.kind === "released" || (s.kind === "resolved" && !s.hidden))
+    .map((s) => s.text)
+    .join("");
+}
+
+/** The messages the page shows (superseded ones are gone). */
+export function visibleMessages(state) {
+  return state.messages.filter((m) => !m.superseded);
+}
+
+function lastVisible(state) {
+  const shown = visibleMessages(state);
+  return shown[shown.length - 1];
+}
+
+/** The reply may be answered again: the last message on the page, finished, nothing running. */
+export function canRegenerate(state, reply) {
+  return (
+    reply.role === "assistant" &&
+    ["complete", "stopped", "held"].includes(reply.status) &&
+    canSend(state) &&
+    lastVisible(state) === reply &&
+    questionOf(state, reply) !== null
+  );
+}
+
+/** The reply ended at the length limit and may be continued. */
+export function canContinue(state, reply) {
+  return reply.finishReason === "length" && ["complete", "held"].includes(reply.status) && canSend(state) && lastVisible(state) === reply;
+}
+
+/** The user message that may be edited and resent: the last one, answered, nothing running. */
+export function editableMessage(state) {
+  if (!canSend(state)) return null;
+  const shown = visibleMessages(state);
+  for (let i = shown.length - 1; i >= 0; i--) {
+    if (shown[i].role === "user") return shown[i].id !== null && shown[i].status === "sent" ? shown[i] : null;
+  }
+  return null;
 }
 
 /** The status a reply's chip shows: a held reply whose every held part was decided is "reviewed". */
@@ -166,13 +228,38 @@ function append(state, message) {
   return { ...state, messages: [...state.messages, message] };
 }
 
-function userMessage({ id = null, text, status = "sent", clientMsgId = null }) {
+function userMessage({ id = null, text, status = "sent", clientMsgId = null, at = null, extra = null }) {
   const key = id !== null ? `m${id}` : `c${clientMsgId}`;
-  return { key, id, role: "user", text, status, code: null, clientMsgId };
+  return { key, id, role: "user", text, status, code: null, clientMsgId, at, superseded: false, extra };
 }
 
-function reply({ id, status = "streaming", replyTo = null, segments = [], error = null, rating = null }) {
-  return { key: `m${id}`, id, role: "assistant", status, replyTo, segments, error, retried: false, rating };
+function reply({
+  id,
+  status = "streaming",
+  replyTo = null,
+  segments = [],
+  error = null,
+  rating = null,
+  at = null,
+  finishReason = null,
+  reason = "",
+}) {
+  return {
+    key: `m${id}`,
+    id,
+    role: "assistant",
+    status,
+    replyTo,
+    segments,
+    error,
+    retried: false,
+    rating,
+    at,
+    superseded: false,
+    finishReason,
+    reason,
+    checking: null,
+  };
 }
 
 // --- Snapshot (GET /api/conversations/<id>/) -----------------------------------------------------
@@ -190,8 +277,9 @@ function onSnapshot(state, snapshot) {
 }
 
 function fromSnapshot(m) {
+  const at = m.created_at ? Date.parse(m.created_at) : null;
   if (m.role === "user") {
-    return userMessage({ id: m.id, text: m.segments.map((s) => s.text).join("") });
+    return userMessage({ id: m.id, text: m.segments.map((s) => s.text).join(""), at });
   }
   const segments = [];
   for (const s of m.segments) {
@@ -204,7 +292,17 @@ function fromSnapshot(m) {
     }
   }
   const error = m.status === "failed" ? { code: m.error_code || "internal", detail: m.error_detail || "" } : null;
-  return reply({ id: m.id, status: m.status, replyTo: m.reply_to, segments, error, rating: m.rating || null });
+  return reply({
+    id: m.id,
+    status: m.status,
+    replyTo: m.reply_to,
+    segments,
+    error,
+    rating: m.rating || null,
+    at,
+    finishReason: m.finish_reason || null,
+    reason: m.status === "refused" ? m.error_detail || "" : "",
+  });
 }
 
 // --- Frames from the server ------------------------------------------------------------------------
@@ -214,7 +312,7 @@ function matchesPending(state, frame) {
   return Boolean(pending) && frame.user_text === pending.text;
 }
 
-function onFrame(state, frame, fx) {
+function onFrame(state, frame, fx, at) {
   if (!frame || typeof frame.type !== "string") return state;
   if (frame.type === "error" && typeof frame.seq !== "number") return onRequestError(state, frame, fx);
   // Everything else that matters is a conversation event: it has a conversation and a seq.
@@ -232,7 +330,7 @@ function onFrame(state, frame, fx) {
   if (frame.seq <= state.lastSeq) return state; // already shown
   state = { ...state, lastSeq: frame.seq };
 
-  if (frame.type === "turn_started") return onTurnStarted(state, frame, fx);
+  if (frame.type === "turn_started") return onTurnStarted(state, frame, fx, at);
   const target = findById(state, frame.message_id);
   if (!target || target.role !== "assistant") return state;
   if (frame.type === "review_resolved") {
@@ -243,6 +341,10 @@ function onFrame(state, frame, fx) {
   switch (frame.type) {
     case "delta":
       return updateById(state, target.id, (m) => appendText(m, frame.text || ""));
+    case "checking":
+      return Number.isInteger(frame.pending_chars)
+        ? updateById(state, target.id, (m) => ({ ...m, checking: frame.pending_chars }))
+        : state;
     case "held":
       return updateById(state, target.id, (m) => hold(m, frame.segment, frame.placeholder));
     case "error":
@@ -254,20 +356,24 @@ function onFrame(state, frame, fx) {
   }
 }
 
-function onTurnStarted(state, frame, fx) {
+function onTurnStarted(state, frame, fx, at) {
   const existing = findById(state, frame.message_id);
   if (existing && isFinal(existing)) return state;
   if (!findById(state, frame.user_message_id)) {
     if (matchesPending(state, frame)) {
       const { key } = state.pending;
-      state = { ...state, pending: null };
+      state = { ...state, pending: null, ownReply: frame.message_id };
       state = updateByKey(state, key, (m) => ({ ...m, id: frame.user_message_id, status: "sent", code: null }));
     } else {
       // Sent from another tab or device: show the question too.
-      state = append(state, userMessage({ id: frame.user_message_id, text: frame.user_text || "" }));
+      state = append(state, userMessage({ id: frame.user_message_id, text: frame.user_text || "", at }));
     }
   }
-  if (!existing) state = append(state, reply({ id: frame.message_id, replyTo: frame.user_message_id }));
+  // Regenerate, edit and resend: the exchange they replace goes from the page.
+  for (const id of Array.isArray(frame.supersedes) ? frame.supersedes : []) {
+    state = updateById(state, id, (m) => ({ ...m, superseded: true }));
+  }
+  if (!existing) state = append(state, reply({ id: frame.message_id, replyTo: frame.user_message_id, at }));
   fx.push({ type: "turn_started", conversationId: frame.conversation_id });
   return { ...state, running: frame.message_id, stopRequested: false };
 }
@@ -277,8 +383,16 @@ function onDone(state, target, frame, fx) {
     ...m,
     status: frame.status,
     error: frame.status === "failed" && !m.error ? { code: "internal", detail: "" } : m.error,
+    finishReason: frame.finish_reason || null,
+    reason: typeof frame.reason === "string" ? frame.reason : "",
+    checking: null,
   }));
   fx.push({ type: "done", status: frame.status });
+  if (frame.status === "refused" && state.ownReply === target.id) {
+    // Our own message was refused: it goes back in the box, to be edited.
+    const question = findById(state, target.replyTo);
+    if (question) fx.push({ type: "refused", text: question.text, reason: frame.reason || "" });
+  }
   return { ...state, running: state.running === frame.message_id ? null : state.running, stopRequested: false };
 }
 
@@ -346,10 +460,10 @@ function onRequestError(state, frame, fx) {
 
 // --- Sending ---------------------------------------------------------------------------------------
 
-function send(state, text, clientMsgId, fx) {
+function send(state, text, clientMsgId, fx, at = null, extra = null) {
   if (state.running || state.pending) return state;
   const status = state.socket !== null ? "sending" : "queued";
-  state = append(state, userMessage({ text, status, clientMsgId }));
+  state = append(state, userMessage({ text, status, clientMsgId, at, extra }));
   return flush({ ...state, pending: { key: `c${clientMsgId}`, sentOn: null, resent: false } }, fx);
 }
 
@@ -366,6 +480,7 @@ function flush(state, fx) {
       text: message.text,
       conversation_id: state.conversationId,
       client_msg_id: message.clientMsgId,
+      ...(message.extra || {}),
     },
   });
   state = { ...state, pending: { key: pending.key, sentOn: state.socket, resent: pending.sentOn !== null } };
@@ -387,12 +502,33 @@ function resend(state, key, fx) {
 }
 
 /** "Retry" on a failed reply: send its question again as a new message. */
-function retry(state, messageId, clientMsgId, fx) {
+function retry(state, messageId, clientMsgId, fx, at) {
   const failed = findById(state, messageId);
   const text = failed && failed.role === "assistant" ? questionOf(state, failed) : null;
   if (text === null || state.pending || state.running) return state;
   state = updateById(state, messageId, (m) => ({ ...m, retried: true }));
-  return send(state, text, clientMsgId, fx);
+  return send(state, text, clientMsgId, fx, at);
+}
+
+/** "Continue" on a reply cut off at the length limit: a new turn asking for the rest. */
+function continueReply(state, messageId, text, clientMsgId, fx, at) {
+  const cut = findById(state, messageId);
+  if (!cut || !canContinue(state, cut) || state.conversationId === null) return state;
+  return send(state, text, clientMsgId, fx, at, { continue_of: messageId });
+}
+
+/** "Regenerate" on the last reply: its question again; the server supersedes the pair. */
+function regenerate(state, messageId, clientMsgId, fx, at) {
+  const last = findById(state, messageId);
+  if (!last || !canRegenerate(state, last) || state.conversationId === null) return state;
+  return send(state, questionOf(state, last), clientMsgId, fx, at, { regenerate_of: messageId });
+}
+
+/** Edit and resend the last user message. */
+function edit(state, messageId, text, clientMsgId, fx, at) {
+  const message = editableMessage(state);
+  if (!message || message.id !== messageId || !text.trim() || state.conversationId === null) return state;
+  return send(state, text, clientMsgId, fx, at, { edit_of: messageId });
 }
 
 function stop(state, fx) {

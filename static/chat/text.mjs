@@ -33,9 +33,9 @@ export const STATUS_LABEL = {
 };
 
 export const DECISION_LABEL = {
-  approved: "Released after review",
-  edited: "Edited by our review team",
-  rejected: "Removed by our review team",
+  approved: "A held part of a reply was approved by our review team.",
+  edited: "A held part of a reply was edited by our review team.",
+  rejected: "A held part of a reply was replaced by our review team.",
 };
 
 export const DONE_ANNOUNCEMENT = {
@@ -61,4 +61,36 @@ export function statusLabel(status) {
 export function titleFrom(text) {
   const line = text.split(/\s+/).filter(Boolean).join(" ");
   return line.length <= 60 ? line : `${line.slice(0, 59)}…`;
+}
+
+/** The outcome of a review, shown as text under the reply (not only in a tooltip). */
+export const DECISION_OUTCOME = {
+  approved: "Approved by our review team: the held part is shown as written.",
+  edited: "Edited by our review team.",
+  rejected: "Replaced by our review team.",
+};
+
+export const CHECKING_TEXT = "Writing and checking…";
+export const CUT_OFF_TEXT = "This reply was cut off at the length limit.";
+export const CONTINUE_TEXT = "Continue";
+
+/** Under a held part: when to expect a person's decision (REVIEW_SLA_MINUTES). */
+export function heldHint(minutes) {
+  if (!minutes) return "A person will check this part shortly.";
+  const span = minutes >= 120 ? `${Math.round(minutes / 60)} hours` : `${minutes} minute${minutes === 1 ? "" : "s"}`;
+  return `A person will check this part, usually within ${span}. The decision will appear here.`;
+}
+
+/** "14:05" today, "Mar 3, 14:05" before. */
+export function messageTime(at, now = Date.now()) {
+  const date = new Date(at);
+  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (new Date(now).toDateString() === date.toDateString()) return time;
+  return `${date.toLocaleDateString([], { month: "short", day: "numeric" })}, ${time}`;
+}
+
+/** "123 / 4,000" near the limit; null while far from it. */
+export function counterText(length, limit) {
+  if (!limit || length < limit * 0.8) return null;
+  return `${length.toLocaleString("en-US")} / ${limit.toLocaleString("en-US")}`;
 }

@@ -89,7 +89,9 @@ def test_sign_in_stream_a_reply_and_reload(anonymous_page: Page, shot: Any) -> N
 
     full = expected_text(40)
     send(page, "[[tokens:40]] [[rate:12]] Tell me about deep learning")
-    expect(page.locator(".msg--user").last).to_have_text("[[tokens:40]] [[rate:12]] Tell me about deep learning")
+    expect(page.locator(".msg--user .msg__bubble").last).to_have_text(
+        "[[tokens:40]] [[rate:12]] Tell me about deep learning"
+    )
     # Intermediate state: generating, Stop offered, part of the text shown.
     state = wait_partial(page, min_chars=20, full=full)
     assert state["chip"] == "Generating" and state["stopVisible"]
@@ -195,7 +197,7 @@ def test_backend_error_shows_plain_words_and_retry_works(page: Page, app: App, s
     expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
     assert reply_text(page) == expected_text(24)
     expect(failed.get_by_role("button", name="Retry")).to_have_count(0)
-    expect(page.locator(".msg--user").last).to_have_text("What are your opening hours?")
+    expect(page.locator(".msg--user .msg__bubble").last).to_have_text("What are your opening hours?")
     shot(page, "09-retried")
 
 
@@ -206,7 +208,7 @@ def test_markup_in_text_is_shown_literally(page: Page, shot: Any) -> None:
     send(page, f"[[echo]] {MARKUP}")
     expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
     assert reply_text(page) == MARKUP
-    expect(page.locator(".msg--user").last).to_have_text(f"[[echo]] {MARKUP}")
+    expect(page.locator(".msg--user .msg__bubble").last).to_have_text(f"[[echo]] {MARKUP}")
     expect(page.locator("#messages img, #messages script, #messages b")).to_have_count(0)
     assert page.evaluate("window.__xss") is None
     shot(page, "10-markup-as-text")
