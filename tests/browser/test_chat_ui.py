@@ -419,18 +419,18 @@ def _review_item_for(app: App, key: str, message_id: int, timeout: float = 10.0)
 
 def test_a_held_reply_turns_into_the_reviewers_text_without_a_reload(page: Page, app: App, shot: Any) -> None:
     """Real moderation and a real review decision: the placeholder becomes the edited text live."""
-    send(page, "[[echo]] Happy to help. Call our team at +1 415 555 0134 any time.")
+    send(page, "[[echo]] Happy to help. Claim it at https://refunds-desk.net/start any time.")
     reply = page.locator(LAST_REPLY)
     expect(reply).to_have_attribute("data-status", "held")
     expect(reply.locator(".seg--held")).to_have_count(1)
-    assert "555 0134" not in reply_text(page)  # the user's own message shows it, the reply never
+    assert "refunds-desk" not in reply_text(page)  # the user's own message shows it, the reply never
     assert reply_text(page).startswith("Happy to help.")
     shot(page, "17-held-real")
 
     key = _reviewer_key(app)
     message_id = int(reply.get_attribute("data-message-id") or 0)
     item = _review_item_for(app, key, message_id)
-    assert "+1 415 555 0134" in item["held_text"]
+    assert "https://refunds-desk.net/start" in item["held_text"]
     decided = _api(
         app,
         key,

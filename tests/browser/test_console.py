@@ -1,6 +1,6 @@
 """The review console in a real browser: two agents, a user on a live chat page, one server.
 
-Held replies are made for real: the user's page sends ``[[echo]] … phone number …`` and the
+Held replies are made for real: the user's page sends ``[[echo]] … unlisted link …`` and the
 guardrails hold it. Each test tags its messages with a unique word and searches the queue
 for it, so items of other tests (the server and database are shared) stay out of the way.
 Claim lapses: the test moves the claim's start back past ``REVIEW_CLAIM_MINUTES`` in the
@@ -96,11 +96,13 @@ def tag() -> str:
 
 
 def send_held(page: Page, word: str, extra: str = "") -> None:
-    """The user asks; the echoed reply has a phone number, so its sentence is held."""
+    """The user asks; the echoed reply links to a site not on the allow-list, so its sentence is held.
+
+    (Not a phone number: one the user typed may be read back to them.)"""
     replies = page.locator(".msg--assistant")
     before = replies.count()
     box = page.get_by_label("Message", exact=True)
-    box.fill(f"[[echo]] Sure, happy to help. Call our team {word} at +1 415 555 0134 {extra}any time.")
+    box.fill(f"[[echo]] Sure, happy to help. Claim it at https://{word}-refunds.net/start {extra}any time.")
     box.press("Enter")
     expect(replies).to_have_count(before + 1)
     expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "held")
@@ -126,12 +128,12 @@ def test_held_reply_live_in_two_consoles_claim_conflict_and_edit_reaches_the_use
     send_held(page, word)
     for console in (agent_a, agent_b):  # live: no reload
         expect(row(console, word)).to_have_count(1)
-        expect(row(console, word).locator(".reason-chip")).to_have_text([re.compile(r"^patterns · \S+phone")])
+        expect(row(console, word).locator(".reason-chip")).to_have_text([re.compile(r"^patterns · \S+link")])
         expect(row(console, word).locator(".sla")).to_have_text(re.compile(r"\d+:\d\d left"))
     assert re.match(r"\(\d+\) Review console", agent_a.title())
 
     row(agent_a, word).locator(".row__open").click()
-    expect(agent_a.locator(".reply__held .hl")).to_contain_text("415 555 0134")
+    expect(agent_a.locator(".reply__held .hl")).to_contain_text(f"{word}-refunds.net")
     expect(agent_a.locator(".reason__detail")).to_contain_text(
         re.compile(r"score \d\.\d\d · pattern \S+ v\d+ · chars \d+\u2013\d+")
     )
@@ -148,7 +150,7 @@ def test_held_reply_live_in_two_consoles_claim_conflict_and_edit_reaches_the_use
 
     agent_a.get_by_role("button", name="Edit", exact=True).click()
     editor = agent_a.get_by_label("Text the user will see")
-    expect(editor).to_have_value(re.compile(r"\+1 415 555 0134"))
+    expect(editor).to_have_value(re.compile(r"-refunds\.net/start"))
     shot(agent_a, "console-02-editing")
     editor.fill("Write to us at support@example.com.")
     agent_a.get_by_role("button", name="Send edited text", exact=True).click()
@@ -230,8 +232,10 @@ def test_keyboard_only_next_claim_approve(page: Page, agent_a: Page) -> None:
     agent_a.keyboard.press("c")
     expect(agent_a.locator(".item__claim")).to_contain_text("Claimed by you")
     agent_a.keyboard.press("a")
-    expect(agent_a.locator(".decision-text")).to_contain_text("+1 415 555 0134")
-    expect(page.locator(LAST_REPLY).locator(".msg__text")).to_contain_text(f"Call our team {word} at +1 415 555 0134")
+    expect(agent_a.locator(".decision-text")).to_contain_text(f"https://{word}-refunds.net/start")
+    expect(page.locator(LAST_REPLY).locator(".msg__text")).to_contain_text(
+        f"Claim it at https://{word}-refunds.net/start"
+    )
 
 
 def test_hostile_held_text_stays_inert(page: Page, agent_a: Page, shot: Any) -> None:
