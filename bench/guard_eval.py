@@ -27,7 +27,7 @@ from guardrails.checks import CombinedChecker
 from guardrails.checks.classifiers import ProfanityCheckClassifier
 from guardrails.checks.patterns import rules_from_mappings
 from guardrails.checks.toxicity import ToxicityScorer
-from guardrails.library import SEED_V2
+from guardrails.library import SEED
 from tests.guardrails import labelled
 from tests.guardrails.benign_replies import REPLIES
 from tests.guardrails.conftest import make_checker
@@ -85,7 +85,7 @@ async def main() -> None:
     args = parser.parse_args()
     folder = Path(args.eval_dir)
     scorer = ToxicityScorer(ProfanityCheckClassifier("bench"), max_batch=64, max_wait_s=0.002)
-    checker = make_checker(scorer, rules_from_mappings({**r, "id": n} for n, r in enumerate(SEED_V2)))
+    checker = make_checker(scorer, rules_from_mappings({**r, "id": n} for n, r in enumerate(SEED)))
 
     print(f"checks' CPU per chunk: {await cpu_per_chunk(checker):.2f} ms")
 

@@ -46,7 +46,7 @@ from guardrails.checks.detectors import DetectorConfig
 from guardrails.checks.patterns import PatternsChecker, rules_from_mappings
 from guardrails.checks.toxicity import ToxicityChecker, ToxicityScorer
 from guardrails.conf import DEFAULT_THRESHOLDS, GuardrailsSettings
-from guardrails.library import SEED_V2
+from guardrails.library import SEED
 from tests.guardrails import tiny_detoxify
 from tests.guardrails.benign_replies import REPLIES
 
@@ -164,7 +164,7 @@ def build_detoxify(device: str) -> ToxicityClassifier:
 
 
 async def bench_model(name: str, classifier: ToxicityClassifier, gen_s: float) -> dict[tuple[str, int | str], Any]:
-    rules = rules_from_mappings({**row, "id": n} for n, row in enumerate(SEED_V2))
+    rules = rules_from_mappings({**row, "id": n} for n, row in enumerate(SEED))
     detectors = DetectorConfig(DEFAULTS.allowed_domains, DEFAULTS.allowed_contacts)
     results: dict[tuple[str, int | str], Any] = {}  # (mode, streams or "capacity") -> figures
     print(f"\n=== {name}: {classifier.info.name} ({classifier.info.source})")

@@ -6,6 +6,7 @@ library with a new ``SEED_V2`` and a new data migration (or in the admin).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _AND = r"(?:i|we)(?:['\u2019]ve|\s+have|\s+had)?\s+(?:just\s+|already\s+|now\s+|successfully\s+|gone\s+ahead\s+and\s+)?"
@@ -453,3 +454,93 @@ SEED_V2: tuple[dict[str, Any], ...] = (
     SEED_V1[10],  # prompt-injection: unchanged
 )
 """The library after migration ``0005_patterns_v2``: same names as ``SEED_V1``, same order."""
+
+
+# --- Version 3 (migration 0006): contracted negations, money put back or arriving ----------
+
+# V2's negation look-behind wanted a word boundary before "n't", so "can't", "don't", "won't"
+# never counted as a negation ("I can't put money on your card" read as a grant).
+_FREE_V3 = _FREE.replace(r"|n['\u2019]t|", r"|\w+n['\u2019]t|")
+# A commitment with a condition after it ("…in your account after we receive the return").
+_NO_TRAILING_CONDITION = (
+    r"(?![^.!?\n]*\b(?:if|once|after|when|whenever|as\s+soon\s+as|provided|assuming|unless|upon|until|pending|"
+    r"subject\s+to)\b)"
+)
+_PAID_INTO = r"(?:credit\s+card|debit\s+card|card|bank\s+account|bank|account|wallet|balance|payment\s+method|paypal|statement)\b"
+_MONEY_OBJECT = (
+    r"(?:(?:the|your|that|this|a|an)\s+)?(?:(?:full|partial)\s+)?(?:" + _MONEY + r"(?:\s+(?:fee|charge|refund|credit|"
+    r"difference))?|(?:money|funds|amount|refund|credit|payment|charge|difference|fee)\b|it\b|them\b)"
+)
+_REFUND_V3_MORE = (
+    # Money moved to the user's card or account: "I went ahead and put $45 back on your card".
+    r"|\b" + _FREE_V3 + r"(?:put|placed|added|moved|pushed|sent|loaded|returned|credited|transferred|deposited|"
+    r"refunded|paid)\s+" + _MONEY_OBJECT + r"[^.!?\n]{0,30}?\b(?:back\s+)?(?:on|onto|to|into|in)\s+your\s+"
+    r"(?:original\s+)?"
+    + _PAID_INTO
+    + _NO_TRAILING_CONDITION
+    # Money said to arrive: "The money should land back in your account in 3 days".
+    + r"|\b(?:the|your)\s+(?:money|funds|refund|amount|payment|reimbursement|credit|cash)\b"
+    + _FREE_V3
+    + r"[^.!?\n]{0,25}?\b(?:land|arriv|reach|show\s+up|appear|reflect|hit|be\s+back|come\s+back|go\s+back|"
+    r"be\s+returned|be\s+deposited)\w*\b[^.!?\n]{0,25}?\b(?:(?:in|on|to|into|at)\s+)?your\s+(?:original\s+)?"
+    + _PAID_INTO
+    + _NO_TRAILING_CONDITION
+)
+
+
+def _v3(row: dict[str, Any]) -> dict[str, Any]:
+    row = {**row, "expression": row["expression"].replace(_FREE, _FREE_V3)}
+    if row["name"] != "refund-or-credit-granted":
+        return row
+    tests = row["tests"]
+    return {
+        **row,
+        "expression": row["expression"] + _REFUND_V3_MORE,
+        "tests": {
+            "must_match": [
+                *tests["must_match"],
+                "Good news: I went ahead and put $45 back on your card.",
+                "The money should land back in your account in 3 days.",
+            ],
+            "must_not_match": [
+                *tests["must_not_match"],
+                "I can't put money on your card.",
+                "Your refund should appear on your card within 5-7 days after we receive the return.",
+                "I added a note to your account.",
+            ],
+        },
+    }
+
+
+SEED_V3: tuple[dict[str, Any], ...] = tuple(_v3(row) for row in SEED_V2)
+"""The library after migration ``0006_patterns_v3``."""
+
+SEED = SEED_V3
+"""The current library: what a new database is seeded with (and the tests' fixtures)."""
+
+LIBRARY_FIELDS = ("kind", "expression", "severity", "applies_to", "description", "tests")
+
+
+def library_upgrade(pattern_model: Any, old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> None:
+    """Move the seeded rows from one library version to the next (for data migrations).
+
+    A row whose expression is still the old seeded one gets the new expression, description
+    and examples, and its version goes up, so the checker recompiles it and events record the
+    new version; its severity and enabled flag (staff's choices) are kept. A row whose
+    expression staff have edited is left alone: their rule wins. Missing rows are created.
+    """
+    before = {row["name"]: row for row in old}
+    for row in new:
+        pattern = pattern_model.objects.filter(name=row["name"]).first()
+        if pattern is None:
+            pattern_model.objects.create(name=row["name"], **{k: row[k] for k in LIBRARY_FIELDS})
+            continue
+        seeded = before.get(row["name"])
+        if seeded is None or pattern.expression != seeded["expression"] or pattern.kind != seeded["kind"]:
+            continue  # edited by staff: theirs
+        changed = [k for k in LIBRARY_FIELDS if k != "severity" and getattr(pattern, k) != row[k]]
+        if changed:
+            for k in changed:
+                setattr(pattern, k, row[k])
+            pattern.version += 1
+            pattern.save()

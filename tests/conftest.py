@@ -62,10 +62,10 @@ def eager_celery(request: pytest.FixtureRequest) -> Any:
 def seeded_library(transactional_db: None) -> None:
     """The default pattern library in the database for transactional tests (which empty every
     table after each test, so the data migration's rows are gone for all but the first)."""
-    from guardrails.library import SEED_V2
+    from guardrails.library import SEED
     from guardrails.models import Pattern
 
-    for row in SEED_V2:
+    for row in SEED:
         Pattern.objects.get_or_create(name=row["name"], defaults={k: v for k, v in row.items() if k != "name"})
 
 

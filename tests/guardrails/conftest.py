@@ -15,7 +15,7 @@ from guardrails.checks.detectors import DetectorConfig
 from guardrails.checks.patterns import PatternRules, PatternsChecker, rules_from_mappings
 from guardrails.checks.toxicity import ToxicityChecker, ToxicityScorer
 from guardrails.conf import DEFAULT_THRESHOLDS, GuardrailsSettings
-from guardrails.library import SEED_V2
+from guardrails.library import SEED
 
 ALLOWED_DOMAINS = ("example.com", "example.org")
 ALLOWED_CONTACTS = ("support@example.com", "@help.example.com", "+1 800 555 0100")
@@ -31,7 +31,7 @@ def fallback_scorer() -> Iterator[ToxicityScorer]:
 
 @pytest.fixture(scope="session")
 def library_rules() -> PatternRules:
-    return rules_from_mappings({**row, "id": n + 1} for n, row in enumerate(SEED_V2))
+    return rules_from_mappings({**row, "id": n + 1} for n, row in enumerate(SEED))
 
 
 def make_checker(scorer: ToxicityScorer, rules: PatternRules, *, scope: str = "output") -> CombinedChecker:

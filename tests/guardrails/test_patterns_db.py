@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from guardrails import selectors, services
 from guardrails.checks import Verdict
 from guardrails.checks.patterns import PatternsChecker
-from guardrails.library import SEED_V2
+from guardrails.library import SEED
 from guardrails.models import ModerationEvent, Pattern
 from tests.guardrails.conftest import DETECTORS
 
@@ -29,10 +29,10 @@ def forget_cached_rules() -> Iterator[None]:
 @pytest.mark.django_db
 def test_the_default_library_is_seeded_and_valid() -> None:
     rows = {p.name: p for p in Pattern.objects.all()}
-    assert {row["name"] for row in SEED_V2} <= set(rows)
+    assert {row["name"] for row in SEED} <= set(rows)
     # Migration 0004 brought every seeded row to the current library.
-    assert {row["name"]: row["expression"] for row in SEED_V2} == {
-        row["name"]: rows[row["name"]].expression for row in SEED_V2
+    assert {row["name"]: row["expression"] for row in SEED} == {
+        row["name"]: rows[row["name"]].expression for row in SEED
     }
     for pattern in Pattern.objects.all():
         pattern.full_clean()  # every seeded rule compiles and passes its own examples
