@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bench.django_setup  # noqa: F401  (first: the test fixtures it reuses import Django models)
 from guardrails.checks import CombinedChecker
 from guardrails.checks.classifiers import ProfanityCheckClassifier
 from guardrails.checks.patterns import rules_from_mappings
