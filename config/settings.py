@@ -271,6 +271,11 @@ CHAT_EVENT_FLUSH_MS = env_int("CHAT_EVENT_FLUSH_MS", 500)
 # false only to measure the relay alone (bench/relay.py): replies are shown unchecked
 GUARDRAILS_ENABLED = env_bool("GUARDRAILS_ENABLED", True)
 GUARDRAILS_CHUNK_MAX_CHARS = env_int("GUARDRAILS_CHUNK_MAX_CHARS", 200)
+# Chunks also close on time, at a word boundary: the first one after 50 ms or 20 characters
+# (first text shows fast), later ones after 1.5 s (about a sentence; reading hides the wait).
+GUARDRAILS_FIRST_CHUNK_MS = env_float("GUARDRAILS_FIRST_CHUNK_MS", 50.0)
+GUARDRAILS_FIRST_CHUNK_CHARS = env_int("GUARDRAILS_FIRST_CHUNK_CHARS", 20)
+GUARDRAILS_CHUNK_MAX_MS = env_float("GUARDRAILS_CHUNK_MAX_MS", 1500.0)
 GUARDRAILS_CONTEXT_CHARS = env_int("GUARDRAILS_CONTEXT_CHARS", 120)
 GUARDRAILS_ON_FAIL = env_str("GUARDRAILS_ON_FAIL", "hold_rest")
 GUARDRAILS_MAX_INPUT_CHARS = env_int("GUARDRAILS_MAX_INPUT_CHARS", 4000)

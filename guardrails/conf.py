@@ -37,6 +37,11 @@ class GuardrailsSettings:
     # False only to measure the relay alone (bench/relay.py): replies are shown unchecked.
     enabled: bool = True
     chunk_max_chars: int = 200
+    # Time cuts (guardrails.chunking.sentences); 0 = off, the default here so tests chunk by
+    # text alone. The product's values are in config/settings.py.
+    chunk_max_ms: float = 0.0
+    first_chunk_ms: float = 0.0
+    first_chunk_chars: int = 0
     context_chars: int = 120
     on_fail: str = "hold_rest"
     max_input_chars: int = 4000
@@ -126,6 +131,9 @@ def load() -> GuardrailsSettings:
     return GuardrailsSettings(
         enabled=bool(get("GUARDRAILS_ENABLED", d.enabled)),
         chunk_max_chars=int(get("GUARDRAILS_CHUNK_MAX_CHARS", d.chunk_max_chars)),
+        chunk_max_ms=float(get("GUARDRAILS_CHUNK_MAX_MS", d.chunk_max_ms)),
+        first_chunk_ms=float(get("GUARDRAILS_FIRST_CHUNK_MS", d.first_chunk_ms)),
+        first_chunk_chars=int(get("GUARDRAILS_FIRST_CHUNK_CHARS", d.first_chunk_chars)),
         context_chars=int(get("GUARDRAILS_CONTEXT_CHARS", d.context_chars)),
         on_fail=str(get("GUARDRAILS_ON_FAIL", d.on_fail)),
         max_input_chars=int(get("GUARDRAILS_MAX_INPUT_CHARS", d.max_input_chars)),
