@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -153,3 +154,24 @@ def test_readiness_reports_the_active_toxicity_model_and_the_fallback(client: Cl
     model = body["checks"]["toxicity_model"]
     # No Detoxify weights can be had here: the stand-in is active and says so.
     assert model["fallback"] is True and model["name"].startswith("alt-profanity-check")
+
+
+def test_readiness_waits_for_the_warm_up(client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chat import warmup
+
+    settings.LLM_BASE_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+    monkeypatch.setattr(warmup, "_state", {"started": False, "checks": False, "llm": "not probed", "seconds": None})
+    monkeypatch.setattr(warmup, "_PROBE_EVERY_S", 0.05)
+    assert client.get("/readyz").json()["checks"]["warm_up"]["warm"] is True  # never started: not waited for
+    thread = warmup.start()
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["status"] == "warming"
+    deadline = time.monotonic() + 20
+    while not warmup.state()["checks"] and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait-ok: polling a background thread's progress, bounded
+    body = client.get("/readyz").json()
+    assert body["checks"]["warm_up"]["checks"] is True
+    assert body["checks"]["warm_up"]["llm"].startswith("unreachable") and body["status"] == "warming"
+    warmup.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
