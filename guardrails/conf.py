@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from guardrails.checks import FailMode
-from guardrails.checks.classifiers import Activation
+from guardrails.checks.classifiers import Activation, Runtime
 
 Fallback = Literal["profanity_check", "none"]
 
@@ -61,6 +61,9 @@ class GuardrailsSettings:
     toxicity_batch_wait_ms: float = 5.0
     toxicity_hf_labels: Mapping[str, str] = field(default_factory=dict)
     toxicity_hf_activation: Activation = "auto"
+    toxicity_runtime: Runtime = "torch"
+    toxicity_threads: int = 0  # 0: every CPU this process may use
+    toxicity_onnx_cache: str = ""  # "" : <tmp>/guardrails-onnx
 
 
 def parse_thresholds(value: str | Mapping[str, float] | None) -> dict[str, float]:
@@ -128,6 +131,9 @@ def load() -> GuardrailsSettings:
     activation = str(get("TOXICITY_HF_ACTIVATION", d.toxicity_hf_activation)).strip().lower() or "auto"
     if activation not in ("auto", "sigmoid", "softmax"):
         raise ValueError(f"TOXICITY_HF_ACTIVATION={activation!r}: use auto, sigmoid or softmax")
+    runtime = str(get("TOXICITY_RUNTIME", d.toxicity_runtime)).strip().lower() or "torch"
+    if runtime not in ("torch", "onnx"):
+        raise ValueError(f"TOXICITY_RUNTIME={runtime!r}: use torch or onnx")
     return GuardrailsSettings(
         enabled=bool(get("GUARDRAILS_ENABLED", d.enabled)),
         chunk_max_chars=int(get("GUARDRAILS_CHUNK_MAX_CHARS", d.chunk_max_chars)),
@@ -153,4 +159,7 @@ def load() -> GuardrailsSettings:
         toxicity_batch_wait_ms=float(get("TOXICITY_BATCH_WAIT_MS", d.toxicity_batch_wait_ms)),
         toxicity_hf_labels=parse_label_map(get("TOXICITY_HF_LABELS", "")),
         toxicity_hf_activation=cast(Activation, activation),
+        toxicity_runtime=cast(Runtime, runtime),
+        toxicity_threads=int(get("TOXICITY_THREADS", d.toxicity_threads)),
+        toxicity_onnx_cache=str(get("TOXICITY_ONNX_CACHE", d.toxicity_onnx_cache)),
     )
