@@ -236,17 +236,17 @@ def restore_released(mapping: Mapping) -> Callable[[AsyncIterator[Any]], AsyncIt
                 chunk = dataclasses.replace(
                     item.chunk, text=pending.chunk.text + item.chunk.text, start=pending.chunk.start
                 )
-                item = Release(chunk=chunk, flags=[*pending.flags, *item.flags])
+                item = Release(chunk=chunk, flagged_by=[*pending.flagged_by, *item.flagged_by])
                 pending = None
             complete, rest = split_partial(item.chunk.text, mapping)
             if rest:
                 tail = dataclasses.replace(item.chunk, text=rest, start=item.chunk.start + len(complete))
                 if not complete:
-                    pending = Release(chunk=tail, flags=item.flags)
+                    pending = Release(chunk=tail, flagged_by=item.flagged_by)
                     continue
                 pending = Release(chunk=tail)
             shown = restore(complete, mapping)
-            yield Release(chunk=dataclasses.replace(item.chunk, text=shown), flags=item.flags)
+            yield Release(chunk=dataclasses.replace(item.chunk, text=shown), flagged_by=item.flagged_by)
         if pending is not None:
             yield pending
 
