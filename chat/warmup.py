@@ -2,10 +2,12 @@
 
 :func:`start` (called once from ``config/asgi.py``) runs, in one background thread: the whole
 output checker once on a sample reply (compiles the pattern library, reads it from the
-database, runs the toxicity model through its batcher) and a probe of the LLM server until it
-answers. ``/readyz`` shows :func:`state` and answers 503 ``warming`` until both are done.
-Processes that never call :func:`start` (tests, management commands) report ``not started``
-and readiness does not wait for them.
+database, runs the toxicity model through its batcher) and a first request to the LLM server
+(its connection and, for llama.cpp, its first page-in). ``/readyz`` answers 503 ``warming``
+until both were done once and then reports what they found; an unreachable LLM server is
+probed again in the background (backing off to every 30 s) so readiness shows when it comes.
+Processes that never call :func:`start` (management commands) report ``not started`` and
+readiness does not wait for them.
 """
 
 from __future__ import annotations
@@ -26,25 +28,28 @@ log = logging.getLogger(__name__)
 
 SAMPLE = "Thanks for reaching out! Your order shipped yesterday; see https://example.com/orders for tracking."
 _PROBE_EVERY_S = 1.0
+_PROBE_MAX_S = 30.0
 
 _lock = threading.Lock()
 _stop = threading.Event()
-_state: dict[str, Any] = {"started": False, "checks": False, "llm": "not probed", "seconds": None}
+_state: dict[str, Any] = {"started": False, "done": False, "checks": "not run", "llm": "not probed", "seconds": None}
 
 
 def state() -> dict[str, Any]:
-    """A copy of the warm-up state: ``started``, ``checks`` (bool), ``llm`` (``"reachable"``,
-    ``"not configured"`` or why not yet), ``seconds`` (how long warming took, once done) and
-    ``warm`` (True when nothing is left to do, or warm-up was never started)."""
+    """A copy of the warm-up state: ``checks`` (``"ok"`` or the error), ``llm`` (``"reachable"``,
+    ``"not configured"`` or why not), ``seconds`` (how long the warm-up took) and ``warm``
+    (True once the warm-up ran, or when it was never started)."""
     with _lock:
         copy = dict(_state)
-    copy["warm"] = not copy["started"] or (copy["checks"] and copy["llm"] in ("reachable", "not configured"))
+    copy["warm"] = not copy["started"] or copy["done"]
     return copy
 
 
-def start() -> threading.Thread:
-    """Start warming in a daemon thread (returns it; call once per process)."""
+def start() -> threading.Thread | None:
+    """Start warming in a daemon thread (returns it; a second call does nothing, returns None)."""
     with _lock:
+        if _state["started"]:
+            return None
         _state["started"] = True
     _stop.clear()
     thread = threading.Thread(target=_warm, name="warm-up", daemon=True)
@@ -62,21 +67,24 @@ def _warm() -> None:
     try:
         checker = wiring.get_checker()
         asyncio.run(checker.check(SAMPLE, context="", offset=0))
-        with _lock:
-            _state["checks"] = True
-    except Exception:  # a broken check shows in the first reply's verdicts; say it here too
+        result = "ok"
+    except Exception as exc:  # a broken check shows in the first reply's verdicts; say it here too
         log.exception("warming the checks failed")
-    base_url = str(getattr(settings, "LLM_BASE_URL", "") or "").rstrip("/")
-    if not base_url:
-        with _lock:
-            _state["llm"] = "not configured"
-    else:
-        while not _probe(base_url):
-            if _stop.wait(_PROBE_EVERY_S):
-                return
+        result = f"error: {type(exc).__name__}: {exc}"
     with _lock:
+        _state["checks"] = result
+    base_url = str(getattr(settings, "LLM_BASE_URL", "") or "").rstrip("/")
+    reachable = _probe(base_url) if base_url else False
+    with _lock:
+        if not base_url:
+            _state["llm"] = "not configured"
         _state["seconds"] = round(time.monotonic() - began, 3)
-    log.info("warm in %.2f s: %s", time.monotonic() - began, state())
+        _state["done"] = True
+    log.info("warm-up done in %.2f s: %s", time.monotonic() - began, state())
+    wait = _PROBE_EVERY_S
+    while base_url and not reachable and not _stop.wait(wait):
+        reachable = _probe(base_url)
+        wait = min(wait * 2, _PROBE_MAX_S)
 
 
 def _probe(base_url: str) -> bool:
