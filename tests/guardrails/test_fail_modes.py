@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,19 @@ def test_a_wall_clock_timeout_with_the_cpu_spent_propagates(monkeypatch: pytest.
 
     with pytest.raises(TimeoutError):
         patterns.within_cpu_budget(run, 0.25)
+
+
+async def test_a_pattern_check_reads_the_cpu_clock_once_for_all_its_rules(
+    monkeypatch: pytest.MonkeyPatch, library_rules: Any
+) -> None:
+    reads: list[int] = []
+
+    def counted() -> float:
+        reads.append(1)
+        return 0.0
+
+    monkeypatch.setattr(patterns, "_thread_time", counted)
+    checker = patterns.PatternsChecker(library_rules, detectors=DetectorConfig())
+    assert len(checker._compiled(library_rules)) > 5
+    await checker.check("Call (415) 555-0187 or visit https://claim-refunds.net now.", context="", offset=0)
+    assert len(reads) == 1
