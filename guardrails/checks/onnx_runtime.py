@@ -62,9 +62,8 @@ def cache_key(model: Any, *, quantize: bool) -> str:
     import onnxruntime
     import torch
 
-    versions = (
-        f"torch{torch.__version__}-ort{onnxruntime.__version__}-opset{ONNX_OPSET}-{'int8' if quantize else 'fp32'}"
-    )
+    recipe = f"int8-{'+'.join(QUANTIZED_OPS)}" if quantize else "fp32"
+    versions = f"torch{torch.__version__}-ort{onnxruntime.__version__}-opset{ONNX_OPSET}-{recipe}"
     return f"{weights_checksum(model)}-{hashlib.sha256(versions.encode()).hexdigest()[:8]}"
 
 
@@ -88,8 +87,10 @@ def export(model: Any, path: Path, *, quantize: bool) -> None:
         # every call passes an attention mask.
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # The exporter restores the wrapper's training flag afterwards, recursively: a wrapper
+            # left in training mode would switch the caller's model's dropout on.
             torch.onnx.export(
-                Logits(model.eval()),
+                Logits(model).eval(),
                 (ids, torch.ones_like(ids)),
                 str(fp32),
                 input_names=["input_ids", "attention_mask"],

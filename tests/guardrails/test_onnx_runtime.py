@@ -118,3 +118,12 @@ def test_settings_choose_the_runtime(settings: Any, tiny_checkpoint: tuple[Path,
     settings.TOXICITY_RUNTIME = "tensorflow"
     with pytest.raises(ValueError, match="TOXICITY_RUNTIME"):
         conf.load()
+
+
+def test_exporting_leaves_the_torch_model_as_it_was(tiny_checkpoint: tuple[Path, Path], tmp_path: Path) -> None:
+    torch_model = load(*tiny_checkpoint, "torch", tmp_path)
+    batch = [ToxicityInput(t) for t in TEXTS]
+    before = torch_model.predict(batch)
+    with_runtime(torch_model, "onnx", cache_dir=tmp_path / "cache", threads=1)
+    assert not torch_model.model.training  # no dropout switched on by the exporter
+    assert torch_model.predict(batch) == before
