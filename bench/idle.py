@@ -64,8 +64,8 @@ async def main_async(args: argparse.Namespace) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     workdir = Path(tempfile.mkdtemp(prefix="bench-idle-"))
-    env = tuple(tuple(kv.split("=", 1)) for kv in args.env)
-    app = App(Config("uvicorn", "memory", env, ws_deflate=False), "http://127.0.0.1:9", workdir, "")  # type: ignore[arg-type]
+    env = tuple((key, value) for key, _, value in (kv.partition("=") for kv in args.env))
+    app = App(Config("uvicorn", "memory", env, ws_deflate=False), "http://127.0.0.1:9", workdir, "")
     try:
         keys = app.prepare(args.sockets)
         app.start()
@@ -90,8 +90,8 @@ async def main_async(args: argparse.Namespace) -> None:
         share = cpu / wall * 100
         print(
             f"idle bench: {args.sockets} sockets requested, {len(sockets)} opened in {opened_s:.1f}s "
-            f"({sum(errors.values())} refused: {dict(errors) or 'none'}), {alive} still open after {args.idle:.0f}s idle;"
-            f" file limit {soft} -> {hard}; other cores busy {other:.2f}"
+            f"({sum(errors.values())} refused: {dict(errors) or 'none'}), {alive} still open after "
+            f"{args.idle:.0f}s idle; file limit {soft} -> {hard}; other cores busy {other:.2f}"
         )
         print(f"{'':28}{'value':>12}  target")
         print(f"{'server RSS before':28}{before / 1024:>10.1f} MiB")
