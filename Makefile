@@ -25,12 +25,21 @@ help:  ## list the targets
 $(PY):
 	$(PYTHON3) -m venv $(VENV)
 
+# llama-cpp-python compiles llama.cpp from source unless pip has its wheel cached: build only the
+# shared library the server loads (no multimodal mtmd library, tests, examples, tools or curl).
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
+# Say what the silent minutes are, then how long they took.
+define pip_install
+	@$(PY) -c "import llama_cpp" 2>/dev/null || echo "[make] Installing requirements. Building llama.cpp's server once: about 5 minutes on 2 cores, silent (pip caches the wheel: later installs take seconds)..."
+	@start=$$(date +%s); CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) $$CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --quiet --only-binary=torch $(PIP_FLAGS) $(1) && echo "[make] requirements installed in $$(( $$(date +%s) - start )) s"
+endef
+
 $(RUN_STAMP): $(RUN_REQS) | $(PY)
-	$(PIP) install --quiet --only-binary=torch $(PIP_FLAGS) -r requirements.txt -r requirements-llm.txt
+	$(call pip_install,-r requirements.txt -r requirements-llm.txt)
 	rm -f $(VENV)/.installed-run-* && touch $@
 
 $(DEV_STAMP): $(DEV_REQS) | $(PY)
-	$(PIP) install --quiet --only-binary=torch $(PIP_FLAGS) -r requirements-dev.txt -r requirements-llm.txt
+	$(call pip_install,-r requirements-dev.txt -r requirements-llm.txt)
 	rm -f $(VENV)/.installed-dev-* && touch $@
 
 venv: $(RUN_STAMP)      ## create .venv with what `make run` needs

@@ -13,7 +13,12 @@ micro-batched (TOXICITY_BATCH_MAX/TOXICITY_BATCH_WAIT_MS defaults) it reports:
   still unreleased when the run ended, and time to first shown text vs the raw stream.
 Then the saturated capacity (chunks/s with 50 requests always in flight) for both modes.
 
-Usage: python bench/moderation.py [--gen-seconds 4] [--models detoxify,fallback]
+With ``--runtimes torch,onnx`` the Detoxify model also runs on ONNX Runtime int8
+(``TOXICITY_RUNTIME=onnx``): the script prints the largest score difference from torch fp32 on
+the same texts and the saturated chunks/s of each runtime at 50 in flight, as a ratio.
+
+Usage: python bench/moderation.py [--gen-seconds 4] [--models detoxify,fallback] [--runtimes torch,onnx]
+       [--streams 1,10,50,100] [--threads 0]
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from guardrails.checks.classifiers import (
     ToxicityClassifier,
     ToxicityInput,
     detoxify_from_loaded,
+    with_runtime,
 )
 from guardrails.checks.detectors import DetectorConfig
 from guardrails.checks.patterns import PatternsChecker, rules_from_mappings
@@ -51,7 +57,7 @@ from tests.guardrails import tiny_detoxify
 from tests.guardrails.benign_replies import REPLIES
 
 DEFAULTS = GuardrailsSettings()
-STREAMS = (1, 10, 50, 100)
+STREAMS = [1, 10, 50, 100]
 RATE = 30.0  # tokens per second per stream
 DRAIN_S = 6.0  # after generation ends, how long a run may take to release the rest
 TOKEN = re.compile(r"\S+\s*")
@@ -213,7 +219,11 @@ async def main() -> None:
     parser.add_argument("--gen-seconds", type=float, default=4.0, help="seconds of generation per stream")
     parser.add_argument("--models", default="detoxify,fallback")
     parser.add_argument("--device", default="cpu", help="torch device for the Detoxify model (TOXICITY_DEVICE)")
+    parser.add_argument("--runtimes", default="torch,onnx", help="TOXICITY_RUNTIME values to compare")
+    parser.add_argument("--threads", type=int, default=0, help="TOXICITY_THREADS (0: every CPU)")
+    parser.add_argument("--streams", default=",".join(map(str, STREAMS)), help="concurrent streams per scenario")
     args = parser.parse_args()
+    STREAMS[:] = [int(n) for n in args.streams.split(",")]
     import os
 
     import torch
@@ -230,7 +240,32 @@ async def main() -> None:
         classifier = build_detoxify(args.device)
         params = sum(p.numel() for p in classifier.model.parameters()) / 1e6  # type: ignore[attr-defined]
         print(f"\nbuilt roberta-base-sized Detoxify model ({params:.1f}M parameters) in {time.perf_counter() - t:.1f}s")
-        await bench_model("detoxify", classifier, args.gen_seconds)
+        runtimes = args.runtimes.split(",")
+        saturated: dict[str, float] = {}
+        onnx: ToxicityClassifier | None = None
+        if "onnx" in runtimes:
+            t = time.perf_counter()
+            cache = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
+            onnx = with_runtime(classifier, "onnx", cache_dir=cache, threads=args.threads)
+            print(f"exported + quantized to ONNX int8 in {time.perf_counter() - t:.1f}s: {onnx.info.source}")
+            windows = [ToxicityInput(" ".join(REPLIES)[i * 53 : i * 53 + 40 + (i * 37) % 260]) for i in range(64)]
+            expected, got = classifier.predict(windows), onnx.predict(windows)
+            diffs = [abs(a[k] - b[k]) for a, b in zip(expected, got, strict=True) for k in a]
+            print(
+                f"scores, ONNX int8 vs torch fp32 on {len(windows)} texts x {len(expected[0])} labels: max |diff| "
+                f"{max(diffs):.4f}, mean {statistics.mean(diffs):.4f} (target <= 0.02: "
+                f"{'met' if max(diffs) <= 0.02 else 'NOT met'})"
+            )
+        for runtime in runtimes:
+            model = onnx if runtime == "onnx" and onnx is not None else classifier
+            results = await bench_model(f"detoxify ({runtime})", model, args.gen_seconds)
+            saturated[runtime] = results[("batched", "capacity")]
+        if "torch" in saturated and "onnx" in saturated:
+            ratio = saturated["onnx"] / saturated["torch"]
+            print(
+                f"\nsaturated chunks/s at 50 in flight, batched: torch {saturated['torch']:.1f}, onnx int8 "
+                f"{saturated['onnx']:.1f}: {ratio:.2f}x (target >= 4x: {'met' if ratio >= 4 else 'NOT met'})"
+            )
     print(f"\ntotal {time.perf_counter() - started:.0f}s")
 
 

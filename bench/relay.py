@@ -141,6 +141,21 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and every process below it (uvicorn --workers: the master and its
+    worker processes)."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            children[int(stat.read_text().rsplit(")", 1)[1].split()[1])].append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += proc_cpu(current)
+        todo += children.get(current, [])
+    return total
+
+
 def system_busy() -> float:
     """CPU seconds all processes on the machine have used (all cores)."""
     parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -194,16 +209,20 @@ class Meter:
         self.lag: list[float] = []
 
     def __enter__(self) -> Meter:
-        self.start = {k: proc_cpu(p) for k, p in self.pids.items()}
+        self.start = {k: self._cpu(k, p) for k, p in self.pids.items()}
         self.busy0, self.t0 = system_busy(), time.monotonic()
         self._lag_task = asyncio.get_running_loop().create_task(self._watch_lag())
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._lag_task.cancel()
-        self.used = {k: proc_cpu(p) - self.start[k] for k, p in self.pids.items()}
+        self.used = {k: self._cpu(k, p) - self.start[k] for k, p in self.pids.items()}
         self.wall = time.monotonic() - self.t0
         self.other = max(0.0, system_busy() - self.busy0 - sum(self.used.values()))
+
+    @staticmethod
+    def _cpu(kind: str, pid: int) -> float:
+        return tree_cpu(pid) if kind == "app" else proc_cpu(pid)
 
     async def _watch_lag(self) -> None:
         while True:
@@ -454,12 +473,14 @@ class Config:
     env: tuple[tuple[str, str], ...]
     ws_deflate: bool  # uvicorn only (daphne never negotiates permessage-deflate)
     patches: tuple[str, ...] = ()
+    workers: int = 1  # uvicorn --workers (WEB_CONCURRENCY); more than 1 needs the Redis layer
 
     @property
     def name(self) -> str:
         extra = " ".join([*(f"{k}={v}" for k, v in self.env), *(f"patch:{p}" for p in self.patches)])
         deflate = "" if self.server == "daphne" or self.ws_deflate else " no-deflate"
-        return f"{self.server}{deflate} + {self.layer} layer" + (f" + {extra}" if extra else "")
+        workers = f" x{self.workers} processes" if self.workers > 1 else ""
+        return f"{self.server}{deflate}{workers} + {self.layer} layer" + (f" + {extra}" if extra else "")
 
 
 class App:
@@ -502,6 +523,7 @@ class App:
                 str(BIN / "uvicorn"), "config.asgi:application", "--host", HOST, "--port", str(self.port),
                 "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--log-level", "warning",
                 "--no-access-log", "--ws-per-message-deflate", str(self.cfg.ws_deflate).lower(),
+                "--workers", str(self.cfg.workers),
             ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.proc, self.log)
@@ -604,7 +626,7 @@ def start_profiler(pid: int, profile: Path) -> subprocess.Popen[bytes]:
     """py-spy recording ``pid`` into ``profile`` until it gets SIGINT."""
     return subprocess.Popen(
         [str(BIN / "py-spy"), "record", "-p", str(pid), "-r", "200",
-         "-f", "raw", "-o", str(profile), "--threads", "--nonblocking"],
+         "-f", "raw", "-o", str(profile), "--threads", "--nonblocking", "--subprocesses"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -694,6 +716,18 @@ def report(n: int, direct: Phase, app: Phase, label: str) -> str:
     return " ".join(cell(row).rjust(len(title)) if title != " errors" else " " + cell(row) for title, cell in COLUMNS)
 
 
+def first_text_verdict(n: int, direct: Phase, app: Phase) -> str:
+    """Goal 1 of issue 13: what the app adds to the time to the first shown text."""
+    added50 = pct(app.ttft, 50) - pct(direct.ttft, 50)
+    added95 = pct(app.ttft, 95) - pct(direct.ttft, 95)
+    errors = sum((direct.errors + app.errors).values())
+    met = added95 <= 150 and errors == 0
+    return (
+        f"  first shown text at N={n}: the app adds {added50:.0f} / {added95:.0f} ms p50/p95 over reading the "
+        f"server directly (target <= 150 ms p95, no errors): {'MET' if met else 'NOT MET'} ({errors} errors)"
+    )
+
+
 def verdict(n: int, direct: Phase, app: Phase) -> str:
     added50 = pct(app.delays, 50) - pct(direct.delays, 50)
     added99 = pct(app.delays, 99) - pct(direct.delays, 99)
@@ -740,6 +774,8 @@ async def run_config(
         for n in args.clients:
             print(report(n, *pooled[n], "all"))
         print(verdict(max(args.clients), *pooled[max(args.clients)]))
+        for n in args.clients:
+            print(first_text_verdict(n, *pooled[n]))
         for n in args.clients:
             direct, appp = pooled[n]
             if appp.newest and appp.tokens > 1.2 * len(appp.newest):
@@ -798,7 +834,10 @@ async def main_async(args: argparse.Namespace) -> None:
         for mode, server, layer in itertools.product(args.modes, args.server, args.layer):
             # relay: the app's own switch releases every token unchecked (the relay alone).
             env = (("GUARDRAILS_ENABLED", "false"), *args.env) if mode == "relay" else tuple(args.env)
-            cfg = Config(server, layer, env, args.ws_deflate, tuple(args.patch))
+            cfg = Config(server, layer, env, args.ws_deflate, tuple(args.patch), args.workers)
+            if cfg.workers > 1 and (layer != "redis" or server != "uvicorn"):
+                print(f"\n== {cfg.name}: skipped: --workers needs uvicorn and the Redis layer (turns cross processes)")
+                continue
             try:
                 await run_config(cfg, args, tgi, tgi_port, tgi_url, workdir)
             except Exception as exc:  # a figure too: say it and go on with the next config
@@ -823,6 +862,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="relay: tokens shown unchecked (GUARDRAILS_ENABLED=false); product: moderated")  # fmt: skip
     p.add_argument("--layer", default="memory", help="memory, redis or both (comma-separated)")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="for --layer redis (flushed!)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="uvicorn server processes (WEB_CONCURRENCY); > 1 needs --layer redis")  # fmt: skip
     p.add_argument("--env", action="append", default=[], metavar="K=V", help="extra environment for the app")
     p.add_argument("--no-ws-compression", dest="ws_compression", action="store_false",
                    help="clients do not offer permessage-deflate (browsers do)")  # fmt: skip

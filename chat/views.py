@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import selectors, services
+from chat import selectors, services, warmup
 from chat.errors import Invalid, NotFound
 from chat.models import Rating
 from chat.requests import AuthenticatedHttpRequest
@@ -29,7 +29,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database answers; which models and backend are active."""
+    """Readiness: the database answers and the process is warm; which models and backend are
+    active."""
     checks: dict[str, object] = {}
     ok = True
     try:
@@ -42,7 +43,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks["channel_layer"] = str(settings.CHANNEL_LAYERS["default"]["BACKEND"]).rsplit(".", 1)[-1]
     # Which toxicity model guards replies; "fallback": true means the weak stand-in is active.
     checks["toxicity_model"] = active_toxicity_model()
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    # Warm-up (chat.warmup): until the checks ran once and the LLM server answered, "warming".
+    checks["warm_up"] = warm = warmup.state()
+    status = "ok" if ok and warm["warm"] else ("warming" if ok else "unavailable")
+    return JsonResponse({"status": status, "checks": checks}, status=200 if status == "ok" else 503)
 
 
 # --- Pages ------------------------------------------------------------------------------

@@ -20,9 +20,13 @@ from guardrails.startup import load_models  # noqa: E402
 # TOXICITY_FALLBACK=none stops the process here, not mid-reply).
 load_models()
 
+from chat import warmup  # noqa: E402
 from chat.auth import ChatAuthMiddleware  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from review.routing import websocket_urlpatterns as console_urlpatterns  # noqa: E402
+
+# The checks run once and the LLM server is probed in the background; /readyz says when done.
+warmup.start()
 
 application = ProtocolTypeRouter(
     {

@@ -307,6 +307,11 @@ CHAT_ACCESS_RECHECK_SECONDS = env_float("CHAT_ACCESS_RECHECK_SECONDS", 30.0)
 # false only to measure the relay alone (bench/relay.py): replies are shown unchecked
 GUARDRAILS_ENABLED = env_bool("GUARDRAILS_ENABLED", True)
 GUARDRAILS_CHUNK_MAX_CHARS = env_int("GUARDRAILS_CHUNK_MAX_CHARS", 200)
+# Chunks also close on time, at a word boundary: the first one after 50 ms or 20 characters
+# (first text shows fast), later ones after 1.5 s (about a sentence; reading hides the wait).
+GUARDRAILS_FIRST_CHUNK_MS = env_float("GUARDRAILS_FIRST_CHUNK_MS", 50.0)
+GUARDRAILS_FIRST_CHUNK_CHARS = env_int("GUARDRAILS_FIRST_CHUNK_CHARS", 20)
+GUARDRAILS_CHUNK_MAX_MS = env_float("GUARDRAILS_CHUNK_MAX_MS", 1500.0)
 GUARDRAILS_CONTEXT_CHARS = env_int("GUARDRAILS_CONTEXT_CHARS", 120)
 GUARDRAILS_ON_FAIL = env_str("GUARDRAILS_ON_FAIL", "hold_rest")
 GUARDRAILS_MAX_INPUT_CHARS = env_int("GUARDRAILS_MAX_INPUT_CHARS", 4000)
@@ -361,6 +366,11 @@ TOXICITY_DEVICE = env_str("TOXICITY_DEVICE", "cpu")  # e.g. "cuda" where a GPU i
 TOXICITY_FALLBACK = env_str("TOXICITY_FALLBACK", "profanity_check")
 # "label=threshold,..." over the defaults in guardrails/conf.py (e.g. "insult=0.6,profanity=0.85").
 TOXICITY_THRESHOLDS = env_str("TOXICITY_THRESHOLDS", "")
+# onnx: the transformer model exported once, int8-quantized, served by ONNX Runtime (several
+# times torch's throughput on CPU; README "Performance"); torch: as loaded. Cached by checksum.
+TOXICITY_RUNTIME = env_str("TOXICITY_RUNTIME", "onnx")
+TOXICITY_THREADS = env_int("TOXICITY_THREADS", 0)  # 0: every CPU the process may use
+TOXICITY_ONNX_CACHE = env_str("TOXICITY_ONNX_CACHE", str(BASE_DIR / "var" / "onnx"))
 TOXICITY_BATCH_MAX = env_int("TOXICITY_BATCH_MAX", 32)
 TOXICITY_BATCH_WAIT_MS = env_float("TOXICITY_BATCH_WAIT_MS", 5.0)
 

@@ -2,8 +2,27 @@
 
 A chunk closes at a sentence end (terminal punctuation followed by whitespace), at a newline,
 at ``max_chars`` (a cap, so text without punctuation still flows with bounded latency), or when
-the token stream ends. Boundaries depend only on the text, never on how it was split into
+the token stream ends. These boundaries depend only on the text, never on how it was split into
 tokens, so the same reply always chunks the same way.
+
+A chunk may also close on *time* (boundary ``"time"``): the first chunk once its oldest text has
+waited ``first_ms`` or it holds ``first_chars`` characters, later ones after ``max_ms``, so the
+first words show quickly and later text waits at most about a sentence (reading speed hides
+that). A time cut is decided when a token arrives and falls just after the last whitespace in
+the pending text.
+
+Invariants (tests/guardrails/test_chunking.py checks them as properties):
+
+* the chunks of a stream concatenate to its shown text, in order, with ``start`` offsets that
+  follow on;
+* no chunk ends inside a word: every chunk but the last ends in whitespace or right after
+  sentence punctuation followed by whitespace, except a ``"cap"`` cut through a run of
+  non-space longer than half the cap (which ``stages.moderate`` releases only together with
+  the next chunk's verdicts).
+
+A time cut can split a multi-word phrase; the checking stage gives each chunk the text before
+it as context, so the phrase is seen whole when its last part arrives and is held from the cut
+on: its first words may show, the whole phrase never does.
 """
 
 from __future__ import annotations
@@ -14,7 +33,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Boundary = Literal["sentence", "newline", "cap", "end"]
+Boundary = Literal["sentence", "newline", "cap", "end", "time"]
 
 # A sentence ends at . ! ? … (optionally followed by closing quotes/brackets) and then
 # whitespace; the whitespace is part of the chunk. "3.5", "e-mail.com" and "..." mid-line do
@@ -81,22 +100,46 @@ def split_point(buffer: str, max_chars: int, *, final: bool) -> tuple[int, Bound
     return None
 
 
-def sentences(max_chars: int) -> Callable[[AsyncIterator[Any]], AsyncIterator[Any]]:
+def word_cut(buffer: str) -> int:
+    """The end of the longest prefix of ``buffer`` that ends in whitespace and holds a
+    non-space character (so a cut there splits no word), or 0 if there is none."""
+    for end in range(len(buffer), 0, -1):
+        if buffer[end - 1].isspace():
+            return end if buffer[:end].strip() else 0
+    return 0
+
+
+def sentences(
+    max_chars: int,
+    *,
+    max_ms: float = 0.0,
+    first_ms: float = 0.0,
+    first_chars: int = 0,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[AsyncIterator[Any]], AsyncIterator[Any]]:
     """Stage: token-like items in, :class:`Chunk` out; other items pass through in order.
 
     Before passing a non-token item (e.g. ``chat.llm.Finish``) the pending text is flushed as a
     chunk, and at the end of the stream too. Special tokens contribute no text.
+
+    Time cuts (0 turns each off): when a token arrives and the pending text's oldest part
+    arrived ``first_ms`` (first chunk) or ``max_ms`` (later chunks) ago or more, or the first
+    chunk's pending text reaches ``first_chars``, the pending text up to its last whitespace
+    (:func:`word_cut`) closes as a ``"time"`` chunk. ``clock`` returns seconds (tests pass a
+    fake one).
     """
     if max_chars < 2:
         raise ValueError("max_chars must be at least 2")
+    timed = max_ms > 0 or first_ms > 0 or first_chars > 0
 
     async def stage(items: AsyncIterator[Any]) -> AsyncIterator[Any]:
         buffer = ""
         start = 0
         index = 0
+        since = 0.0  # when the oldest pending text arrived
 
         def cut(final: bool) -> list[Chunk]:
-            nonlocal buffer, start, index
+            nonlocal buffer, start, index, since
             out = []
             while (point := split_point(buffer, max_chars, final=final)) is not None:
                 end, boundary = point
@@ -104,6 +147,21 @@ def sentences(max_chars: int) -> Callable[[AsyncIterator[Any]], AsyncIterator[An
                 index += 1
                 start += end
                 buffer = buffer[end:]
+            if timed and buffer and not final:
+                now = clock()
+                if out:  # what is left arrived with the newest token
+                    since = now
+                if index == 0:
+                    due = (first_ms > 0 and now - since >= first_ms / 1000) or 0 < first_chars <= len(buffer)
+                else:
+                    due = max_ms > 0 and now - since >= max_ms / 1000
+                end = word_cut(buffer) if due else 0
+                if end:
+                    out.append(Chunk(index=index, text=buffer[:end], start=start, boundary="time"))
+                    index += 1
+                    start += end
+                    buffer = buffer[end:]
+                    since = now  # the rest is a word still being written: it waits from now
             return out
 
         async for item in items:
@@ -114,6 +172,8 @@ def sentences(max_chars: int) -> Callable[[AsyncIterator[Any]], AsyncIterator[An
                 yield item
                 continue
             if text:
+                if not buffer and timed:
+                    since = clock()
                 buffer += text
                 for chunk in cut(final=False):
                     yield chunk

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from guardrails.checks import FailMode
-from guardrails.checks.classifiers import Activation
+from guardrails.checks.classifiers import Activation, Runtime
 
 Fallback = Literal["profanity_check", "none"]
 
@@ -37,6 +37,11 @@ class GuardrailsSettings:
     # False only to measure the relay alone (bench/relay.py): replies are shown unchecked.
     enabled: bool = True
     chunk_max_chars: int = 200
+    # Time cuts (guardrails.chunking.sentences); 0 = off, the default here so tests chunk by
+    # text alone. The product's values are in config/settings.py.
+    chunk_max_ms: float = 0.0
+    first_chunk_ms: float = 0.0
+    first_chunk_chars: int = 0
     context_chars: int = 120
     on_fail: str = "hold_rest"
     max_input_chars: int = 4000
@@ -56,6 +61,9 @@ class GuardrailsSettings:
     toxicity_batch_wait_ms: float = 5.0
     toxicity_hf_labels: Mapping[str, str] = field(default_factory=dict)
     toxicity_hf_activation: Activation = "auto"
+    toxicity_runtime: Runtime = "torch"
+    toxicity_threads: int = 0  # 0: every CPU this process may use
+    toxicity_onnx_cache: str = ""  # "" : <tmp>/guardrails-onnx
 
 
 def parse_thresholds(value: str | Mapping[str, float] | None) -> dict[str, float]:
@@ -123,9 +131,15 @@ def load() -> GuardrailsSettings:
     activation = str(get("TOXICITY_HF_ACTIVATION", d.toxicity_hf_activation)).strip().lower() or "auto"
     if activation not in ("auto", "sigmoid", "softmax"):
         raise ValueError(f"TOXICITY_HF_ACTIVATION={activation!r}: use auto, sigmoid or softmax")
+    runtime = str(get("TOXICITY_RUNTIME", d.toxicity_runtime)).strip().lower() or "torch"
+    if runtime not in ("torch", "onnx"):
+        raise ValueError(f"TOXICITY_RUNTIME={runtime!r}: use torch or onnx")
     return GuardrailsSettings(
         enabled=bool(get("GUARDRAILS_ENABLED", d.enabled)),
         chunk_max_chars=int(get("GUARDRAILS_CHUNK_MAX_CHARS", d.chunk_max_chars)),
+        chunk_max_ms=float(get("GUARDRAILS_CHUNK_MAX_MS", d.chunk_max_ms)),
+        first_chunk_ms=float(get("GUARDRAILS_FIRST_CHUNK_MS", d.first_chunk_ms)),
+        first_chunk_chars=int(get("GUARDRAILS_FIRST_CHUNK_CHARS", d.first_chunk_chars)),
         context_chars=int(get("GUARDRAILS_CONTEXT_CHARS", d.context_chars)),
         on_fail=str(get("GUARDRAILS_ON_FAIL", d.on_fail)),
         max_input_chars=int(get("GUARDRAILS_MAX_INPUT_CHARS", d.max_input_chars)),
@@ -145,4 +159,7 @@ def load() -> GuardrailsSettings:
         toxicity_batch_wait_ms=float(get("TOXICITY_BATCH_WAIT_MS", d.toxicity_batch_wait_ms)),
         toxicity_hf_labels=parse_label_map(get("TOXICITY_HF_LABELS", "")),
         toxicity_hf_activation=cast(Activation, activation),
+        toxicity_runtime=cast(Runtime, runtime),
+        toxicity_threads=int(get("TOXICITY_THREADS", d.toxicity_threads)),
+        toxicity_onnx_cache=str(get("TOXICITY_ONNX_CACHE", d.toxicity_onnx_cache)),
     )

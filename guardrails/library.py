@@ -466,7 +466,10 @@ _NO_TRAILING_CONDITION = (
     r"(?![^.!?\n]*\b(?:if|once|after|when|whenever|as\s+soon\s+as|provided|assuming|unless|upon|until|pending|"
     r"subject\s+to)\b)"
 )
-_PAID_INTO = r"(?:credit\s+card|debit\s+card|card|bank\s+account|bank|account|wallet|balance|payment\s+method|paypal|statement)\b"
+_PAID_INTO = (
+    r"(?:credit\s+card|debit\s+card|card|bank\s+account|bank|account|wallet|balance|payment\s+method|paypal|"
+    r"statement)\b"
+)
 _MONEY_OBJECT = (
     r"(?:(?:the|your|that|this|a|an)\s+)?(?:(?:full|partial)\s+)?(?:" + _MONEY + r"(?:\s+(?:fee|charge|refund|credit|"
     r"difference))?|(?:money|funds|amount|refund|credit|payment|charge|difference|fee)\b|it\b|them\b)"

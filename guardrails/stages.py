@@ -57,7 +57,10 @@ def moderate(checker: Checker, context_chars: int) -> Stage:
     (the upstream is read by a helper task), so checking adds latency once per chunk instead of
     stalling generation. A chunk cut by the size cap (mid-sentence) is yielded only together
     with the verdicts of the chunk after it and inherits that chunk's failing verdicts: a
-    phrase straddling the cap cut is judged whole and neither half is shown.
+    phrase straddling the cap cut is judged whole and neither half is shown. A chunk cut on
+    time (``"time"``, always at a word boundary) is released on its own verdicts, so the first
+    words show early; a phrase it splits is judged whole with the next chunk (its context) and
+    held from the cut on.
 
     Closing this stage (a hold, a stop, a crash downstream) cancels pending checks and closes
     the upstream, down to the LLM's HTTP response.

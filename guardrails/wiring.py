@@ -84,6 +84,9 @@ def get_scorer() -> toxicity.ToxicityScorer:
                 device=cfg.toxicity_device,
                 hf_labels=cfg.toxicity_hf_labels,
                 hf_activation=cfg.toxicity_hf_activation,
+                runtime=cfg.toxicity_runtime,
+                onnx_cache_dir=cfg.toxicity_onnx_cache,
+                threads=cfg.toxicity_threads,
             )
             _scorer = toxicity.ToxicityScorer(
                 classifier, max_batch=cfg.toxicity_batch_max, max_wait_s=cfg.toxicity_batch_wait_ms / 1000

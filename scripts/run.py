@@ -10,9 +10,11 @@
 If any of the processes exits, the others are stopped too, and this script exits with its status.
 Knobs read here (the app's own settings are read only by config/settings.py): ``HOST`` (default
 127.0.0.1), ``PORT`` (8000), ``LLAMA_PORT`` (8081), ``LLAMA_THREADS`` (2), ``REVIEW_DEMO_USERNAME``
-(reviewer), and ``LLM_BASE_URL`` / ``REDIS_URL`` to decide what to start. ``PROMETHEUS_MULTIPROC_DIR``
-(default ``var/prometheus``) is emptied and handed to every process it starts, so ``/metrics``
-serves their sum.
+(reviewer), ``WEB_CONCURRENCY`` (server processes; only with ``REDIS_URL``, default: one per CPU), and
+``LLM_BASE_URL`` / ``REDIS_URL`` to decide what to start. ``PROMETHEUS_MULTIPROC_DIR`` (default
+``var/prometheus``) is emptied and handed to every process it starts, so ``/metrics`` serves their
+sum. "Ready" is printed once ``/readyz`` says the process is warm (checks run once, LLM server
+reachable), with the seconds since start.
 """
 
 from __future__ import annotations
@@ -128,7 +130,36 @@ def start_llama(procs: Processes, env: dict[str, str]) -> str:
     return base_url
 
 
+def web_concurrency(env: dict[str, str]) -> int:
+    """Server processes: ``WEB_CONCURRENCY`` (default one per CPU) with Redis, else 1 (the
+    in-memory channel layer lives inside one process, so a second one could not reach a turn)."""
+    wanted = env.get("WEB_CONCURRENCY", "").strip()
+    if not env.get("REDIS_URL"):
+        if wanted and wanted != "1":
+            say(f"WEB_CONCURRENCY={wanted} needs REDIS_URL (processes share turns through Redis): serving with 1")
+        return 1
+    if wanted:
+        return max(1, int(wanted))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Poll ``/readyz`` until it answers 200 (warm) or ``process`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # HTTPError (503 "warming") is a URLError: keep waiting
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not say ready within {timeout:.0f} s")
+        time.sleep(0.2)
+    raise RuntimeError(f"{process.args!r} exited with status {process.returncode} while starting")
+
+
 def main() -> int:
+    began = time.monotonic()
     signal.signal(signal.SIGTERM, _terminate)
     env = dict(os.environ)
     # Metrics of every process started here add up in one folder; stale files from an earlier
@@ -165,6 +196,8 @@ def main() -> int:
             procs.start("review escalation", [str(BIN / "python"), "manage.py", "escalate_reviews", "--every"], env)
         # uvicorn (uvloop, httptools, websockets, no per-message deflate) relays a token for
         # about a third less CPU than daphne in bench/relay.py; daphne serves the app as well.
+        workers = web_concurrency(env)
+        say(f"Starting {workers} server process{'es' if workers > 1 else ''} on http://{host}:{port}/")
         server = procs.start(
             "uvicorn",
             [
@@ -182,12 +215,16 @@ def main() -> int:
                 "websockets",
                 "--ws-per-message-deflate",
                 "false",
+                "--workers",
+                str(workers),
             ],
             env,
         )
-        wait_http(f"http://{host}:{port}/healthz", server, timeout=60)
+        wait_http(f"http://{host}:{port}/healthz", server, timeout=120)
+        say("Serving; warming up (checks run once, LLM server probed)")
+        wait_ready(f"http://{host}:{port}/readyz", server, timeout=120)
         username = env.get("DEMO_USERNAME", "demo")
-        say(f"Ready: open http://{host}:{port}/ and log in as {username!r} to chat")
+        say(f"Ready in {time.monotonic() - began:.0f} s: open http://{host}:{port}/ and log in as {username!r} to chat")
         say(f"       and, in another browser window, http://{host}:{port}/console/ as {reviewer!r} to review")
         say("(passwords: shown when the users were created; to change one: python manage.py changepassword NAME)")
         say("Ctrl-C stops everything.")

@@ -14,6 +14,10 @@ Order of preference (``load_classifier``):
    loudly and reported as ``fallback`` by :func:`guardrails.health.active_toxicity_model` — or,
    with ``TOXICITY_FALLBACK=none``, :class:`ToxicityModelUnavailable` at start-up.
 
+With ``TOXICITY_RUNTIME=onnx`` a loaded transformer model (0-2) is exported to ONNX, quantized
+to int8 and served by ONNX Runtime (:mod:`guardrails.checks.onnx_runtime`, cached on disk by
+weights checksum); if that fails the torch model serves, logged. ``torch`` keeps it in torch.
+
 Detoxify's loader (``detoxify.detoxify.get_model_and_tokenizer``) always resolves the base
 model's config via ``from_pretrained(model_type)`` where ``model_type`` is a hub name stored in
 the checkpoint (``"roberta-base"``, ``"bert-base-uncased"``, ...). We keep Detoxify's loader
@@ -27,6 +31,7 @@ import hashlib
 import logging
 import re
 import socket
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -291,6 +296,64 @@ def hf_from_folder(
     return HFTextClassifier(model, tokenizer, info, labels=labels, activation=activation, device=device)
 
 
+# --- ONNX Runtime ----------------------------------------------------------------------------
+
+Runtime = Literal["torch", "onnx"]
+
+
+class OnnxClassifier:
+    """A loaded torch classifier (Detoxify or local Hugging Face) served by ONNX Runtime, int8.
+
+    ``info.version`` gains ``+onnx-int8`` (scores differ from torch's by up to ~0.02), so a
+    reviewer can tell which runtime judged a reply. The torch model is not kept.
+    """
+
+    def __init__(self, base: DetoxifyClassifier | HFTextClassifier, *, cache_dir: str | Path, threads: int = 0) -> None:
+        from guardrails.checks import onnx_runtime
+
+        activation: Literal["sigmoid", "softmax"] = "sigmoid"
+        if isinstance(base, HFTextClassifier) and base.activation == "softmax":
+            activation = "softmax"
+        self.runtime = onnx_runtime.OnnxSequenceClassifier(
+            base.model,
+            base.tokenizer,
+            base.class_names,
+            max_length=base.max_length,
+            cache_dir=Path(cache_dir),
+            activation=activation,
+            threads=threads,
+        )
+        self.class_names = base.class_names
+        source = f"{base.info.source}; ONNX Runtime int8, {self.runtime.threads} threads, {self.runtime.path}"
+        self.info = ModelInfo(base.info.name, f"{base.info.version}+onnx-int8", source, fallback=False)
+
+    def predict(self, batch: Sequence[ToxicityInput]) -> list[dict[str, float]]:
+        return self.runtime.run([item.text for item in batch])
+
+
+def with_runtime(
+    classifier: ToxicityClassifier, runtime: Runtime, *, cache_dir: str | Path, threads: int = 0, device: str = "cpu"
+) -> ToxicityClassifier:
+    """``classifier`` served by ``runtime``: ONNX Runtime for a transformer model on the CPU,
+    else unchanged. An export that fails leaves the torch model serving, logged."""
+    if runtime not in ("torch", "onnx"):
+        raise ValueError(f"TOXICITY_RUNTIME={runtime!r}: use torch or onnx")
+    if runtime == "torch" or not isinstance(classifier, DetoxifyClassifier | HFTextClassifier):
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        return classifier
+    if device != "cpu":
+        log.warning("TOXICITY_RUNTIME=onnx runs on the CPU; TOXICITY_DEVICE=%s keeps the torch model", device)
+        return classifier
+    try:
+        return OnnxClassifier(classifier, cache_dir=cache_dir, threads=threads)
+    except Exception:
+        log.exception("TOXICITY_RUNTIME=onnx: export or load failed; the torch model serves instead")
+        return classifier
+
+
 # --- Fallback: alt-profanity-check ------------------------------------------------------
 
 _WORD = re.compile(r"\S+")
@@ -360,8 +423,12 @@ def load_classifier(
     device: str = "cpu",
     hf_labels: Mapping[str, str] | None = None,
     hf_activation: Activation = "auto",
+    runtime: Runtime = "torch",
+    onnx_cache_dir: str | Path = "",
+    threads: int = 0,
 ) -> ToxicityClassifier:
-    """The best classifier this host can have (see the module docstring). Slow: call once."""
+    """The best classifier this host can have (see the module docstring), on ``runtime`` with
+    ``threads`` CPU threads (0: all this process may use). Slow: call once."""
     from detoxify import detoxify as dx
 
     hf_folder = model_type.removeprefix(HF_PREFIX) if model_type.startswith(HF_PREFIX) else ""
@@ -371,14 +438,20 @@ def load_classifier(
         )
     if hf_activation not in ("auto", "sigmoid", "softmax"):
         raise ValueError(f"TOXICITY_HF_ACTIVATION={hf_activation!r}: use auto, sigmoid or softmax")
+    loaded: ToxicityClassifier | None = None
+    reason = ""
     try:
         if hf_folder:
-            return hf_from_folder(hf_folder, labels=hf_labels, activation=hf_activation, device=device)
-        if checkpoint:
-            return detoxify_from_checkpoint(checkpoint, config_dir=config_dir or None, device=device)
-        return detoxify_download(model_type, config_dir=config_dir or None, device=device)
+            loaded = hf_from_folder(hf_folder, labels=hf_labels, activation=hf_activation, device=device)
+        elif checkpoint:
+            loaded = detoxify_from_checkpoint(checkpoint, config_dir=config_dir or None, device=device)
+        else:
+            loaded = detoxify_download(model_type, config_dir=config_dir or None, device=device)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
+    if loaded is not None:
+        cache = onnx_cache_dir or Path(tempfile.gettempdir()) / "guardrails-onnx"
+        return with_runtime(loaded, runtime, cache_dir=cache, threads=threads, device=device)
     if hf_folder:
         wanted = f"TOXICITY_MODEL={model_type}"
     else:

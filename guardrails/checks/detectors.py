@@ -247,6 +247,9 @@ _IDENTIFIER = re.compile(
     r"(?:\s*[:#]|(?:(?<=no)|(?<=nos)|(?<=ref)|(?<=inv)|(?<=acct)|(?<=txn)|(?<=id))\.)?\s*$",
     re.IGNORECASE,
 )
+# "no." is an abbreviation before a number; "keep the receipt." ends a sentence, and the number
+# after it is not that receipt's.
+_ABBREVIATED = re.compile(r"\b(?:no|nos|id|ids|ref|inv|acct|txn|po|rma|sku|awb|pnr|utr|upi)\s*\.\s*$", re.IGNORECASE)
 _DATE = re.compile(r"^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{2,4})\b")
 
 
@@ -286,6 +289,8 @@ def phone_number(text: str, cfg: DetectorConfig) -> Iterator[Found]:
             before = text[max(0, start - 40) : start]
             keyword = _KEYWORD.search(before)
             identifier = _IDENTIFIER.search(before)
+            if identifier and identifier.group().rstrip().endswith(".") and not _ABBREVIATED.search(before):
+                identifier = None
             if identifier and (keyword is None or keyword.start() < identifier.start()):
                 continue
             groups = re.findall(r"\d+", candidate)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+import threading
+import time
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import regex
 
@@ -22,6 +24,7 @@ from guardrails.normalize import normalize
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
 Kind = Literal["regex", "detector"]
 AppliesTo = Literal["output", "input", "both"]
 
@@ -73,17 +76,56 @@ def compile_rule(rule: PatternRule, *, timeout: float | None = 0.25) -> Finder:
     except regex.error as exc:
         raise ValueError(f"invalid regular expression: {exc}") from None
 
-    def find(text: str, cfg: DetectorConfig) -> Iterator[Found]:
+    def find(text: str, cfg: DetectorConfig) -> list[Found]:
         # The timeout bounds a pathological staff-written regex; the combined checker turns
         # the error into an "error" verdict (fail closed by default).
+        def matches(wall: float | None) -> list[Found]:
+            found = compiled.finditer(text, timeout=wall)
+            return [(m.start(), m.end(), {"match": m.group()}) for m in found if m.end() > m.start()]
+
         try:
-            for m in compiled.finditer(text, timeout=timeout):
-                if m.end() > m.start():
-                    yield m.start(), m.end(), {"match": m.group()}
+            return within_cpu_budget(matches, timeout)
         except TimeoutError:
-            raise PatternTimeout(f"pattern {rule.name!r} ran longer than {timeout}s") from None
+            raise PatternTimeout(f"pattern {rule.name!r} used more than {timeout}s of CPU") from None
 
     return find
+
+
+_RETRIES = 4
+
+
+def within_cpu_budget(run: Callable[[float | None], _T], budget: float | None) -> _T:
+    """``run(wall_timeout)`` bounded by ``budget`` seconds of this thread's *CPU* time.
+
+    The ``regex`` module's timeout is wall-clock time: on a saturated machine a cheap match can
+    exceed it while its thread waits for a core, and failing closed would turn overload into
+    holds. So a wall timeout is retried (with twice the wall time, up to ``_RETRIES`` times)
+    unless the thread really spent ``budget`` of CPU; then ``TimeoutError`` propagates. A
+    pathological pattern burns CPU and still fails after about ``budget`` of it.
+    """
+    if budget is None:
+        return run(None)
+    # A check reads the clock once for all its rules (a system call each time): the CPU its
+    # regexes used since it began is then what counts, never less than this rule's own.
+    started = getattr(_check_started, "value", None)
+    if started is None:
+        started = _thread_time()
+    wall = budget
+    for _ in range(_RETRIES):
+        try:
+            return run(wall)
+        except TimeoutError:
+            if _thread_time() - started >= budget:
+                raise
+            wall *= 2  # the wall clock ran out while this thread waited for a CPU
+    return run(wall)
+
+
+def _thread_time() -> float:
+    return time.thread_time()
+
+
+_check_started = threading.local()
 
 
 def find_in(find: Finder, kind: Kind, text: str, cfg: DetectorConfig) -> list[Found]:
@@ -173,8 +215,15 @@ class PatternsChecker:
         window = context + text
         base = offset - len(context)
         verdicts = []
-        for rule, find in active:
-            for start, end, extra in find_in(find, rule.kind, window, self.detectors):
+        # No await below: the rules run back to back on this thread; their regex time limits
+        # count the CPU this thread spends from here (within_cpu_budget).
+        _check_started.value = _thread_time()
+        try:
+            found = [(rule, find_in(find, rule.kind, window, self.detectors)) for rule, find in active]
+        finally:
+            _check_started.value = None
+        for rule, matches in found:
+            for start, end, extra in matches:
                 if end <= len(context):
                     continue
                 verdicts.append(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from chat import warmup
 from chat.models import Conversation, Event, Message, Rating
+from guardrails import wiring
 
 pytestmark = pytest.mark.django_db
 
@@ -147,9 +151,45 @@ async def test_static_files_are_served_by_the_asgi_application() -> None:
     assert body.startswith(b"/* Guarded chat")
 
 
-def test_readiness_reports_the_active_toxicity_model_and_the_fallback(client: Client) -> None:
+def test_readiness_reports_the_active_toxicity_model_and_the_fallback(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A warm-up started by an earlier test's import of config.asgi must not make this one racy.
+    monkeypatch.setattr(warmup, "_state", {**warmup._state, "started": False})
     body = client.get("/readyz").json()
     assert body["status"] == "ok" and body["checks"]["database"] == "ok"
     model = body["checks"]["toxicity_model"]
     # No Detoxify weights can be had here: the stand-in is active and says so.
     assert model["fallback"] is True and model["name"].startswith("alt-profanity-check")
+
+
+def test_readiness_waits_for_the_warm_up(client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.LLM_BASE_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+    fresh = {"started": False, "done": False, "checks": "not run", "llm": "not probed", "seconds": None}
+    monkeypatch.setattr(warmup, "_state", fresh)
+    monkeypatch.setattr(warmup, "_PROBE_EVERY_S", 0.05)
+    assert client.get("/readyz").json()["checks"]["warm_up"]["warm"] is True  # never started: not waited for
+    release = threading.Event()
+    real_get_checker = wiring.get_checker
+
+    def slow_checker() -> Any:
+        release.wait(10)
+        return real_get_checker()
+
+    monkeypatch.setattr(wiring, "get_checker", slow_checker)
+    thread = warmup.start()
+    assert thread is not None and warmup.start() is None  # once per process
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["status"] == "warming"
+    release.set()
+    deadline = time.monotonic() + 20
+    while not warmup.state()["warm"] and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait-ok: polling a background thread's progress, bounded
+    response = client.get("/readyz")
+    warm = response.json()["checks"]["warm_up"]
+    assert response.status_code == 200 and warm["warm"] is True
+    assert warm["checks"] == "ok" or warm["checks"].startswith("error")  # its DB access may be refused here
+    assert warm["llm"].startswith("unreachable")  # reported, and probed again in the background
+    warmup.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()

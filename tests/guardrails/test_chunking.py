@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guardrails.chunking import Chunk, sentences, split_point
+from guardrails.chunking import Chunk, sentences, split_point, word_cut
 from tests.guardrails.conftest import collect, tokens
 
 
@@ -103,3 +104,104 @@ async def test_chunks_depend_on_the_text_only_not_on_token_splits(text: str, cut
     for chunk in split:
         assert text[chunk.start : chunk.end] == chunk.text
         assert 0 < len(chunk.text) <= max_chars
+
+
+# --- Time cuts --------------------------------------------------------------------------------
+
+
+class FakeClock:
+    """Seconds that advance only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def paced(pieces: list[str], clock: FakeClock, gaps: list[float]) -> AsyncIterator[str]:
+    """``pieces`` as tokens, the clock moved forward by ``gaps[i]`` seconds before piece ``i``."""
+    for piece, gap in zip(pieces, itertools.chain(gaps, itertools.repeat(0.0)), strict=False):
+        clock.now += gap
+        yield piece
+
+
+async def timed_chunks(pieces: list[str], gaps: list[float], **kwargs: Any) -> list[Chunk]:
+    clock = FakeClock()
+    stage = sentences(kwargs.pop("max_chars", 200), clock=clock, **kwargs)
+    return await collect(stage(paced(pieces, clock, gaps)))
+
+
+async def test_the_first_chunk_closes_on_time_at_a_word_boundary() -> None:
+    pieces = ["Hello", " there", " my", " friend", ". All", " good."]
+    out = await timed_chunks(pieces, [0.033] * len(pieces), first_ms=50)
+    assert [(c.text, c.boundary) for c in out] == [
+        ("Hello there ", "time"),  # the third token came 66 ms after the first: cut before "my"
+        ("my friend. ", "sentence"),
+        ("All good.", "end"),
+    ]
+
+
+async def test_the_first_chunk_closes_on_length_and_later_chunks_on_max_ms() -> None:
+    pieces = ["Twenty", " chars", " or", " so", " and", " then", " a", " long", " run", " on"]
+    out = await timed_chunks(pieces, [0.1] * len(pieces), first_chars=14, max_ms=250)
+    assert [(c.text, c.boundary) for c in out] == [
+        ("Twenty chars ", "time"),
+        ("or so and ", "time"),  # "or" waited from 0.3 s; at 0.6 s ("then") it is due
+        ("then a long ", "time"),
+        ("run on", "end"),
+    ]
+
+
+async def test_a_word_being_written_is_never_cut_however_late() -> None:
+    out = await timed_chunks(["Supercali", "fragilistic", "expiali", "docious"], [1.0] * 4, first_ms=10, max_ms=10)
+    assert [(c.text, c.boundary) for c in out] == [("Supercalifragilisticexpialidocious", "end")]
+
+
+def test_word_cut_ends_after_whitespace_with_a_word_before_it() -> None:
+    assert word_cut("Hello wor") == 6
+    assert word_cut("Hello world ") == 12
+    assert word_cut("Hello") == 0
+    assert word_cut("   ") == 0
+    assert word_cut(" Hi") == 0
+
+
+def inside_word(text: str, pos: int) -> bool:
+    return 0 < pos < len(text) and not text[pos - 1].isspace() and not text[pos].isspace()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=_text,
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=30),
+    gaps=st.lists(st.sampled_from([0.0, 0.01, 0.033, 0.1, 0.5, 2.0]), max_size=40),
+    max_chars=st.integers(4, 80),
+    max_ms=st.sampled_from([0.0, 30.0, 200.0, 1500.0]),
+    first_ms=st.sampled_from([0.0, 20.0, 50.0, 300.0]),
+    first_chars=st.sampled_from([0, 1, 12, 40]),
+)
+async def test_time_cuts_keep_the_text_whole_and_never_cut_inside_a_word(
+    text: str,
+    cuts: list[int],
+    gaps: list[float],
+    max_chars: int,
+    max_ms: float,
+    first_ms: float,
+    first_chars: int,
+) -> None:
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    pieces = [text[a:b] for a, b in itertools.pairwise(points)]
+    out = await timed_chunks(
+        pieces, gaps, max_chars=max_chars, max_ms=max_ms, first_ms=first_ms, first_chars=first_chars
+    )
+    assert "".join(c.text for c in out) == text
+    assert [c.index for c in out] == list(range(len(out)))
+    for chunk in out:
+        assert text[chunk.start : chunk.end] == chunk.text
+        assert 0 < len(chunk.text) <= max_chars
+        if chunk.boundary == "cap":  # only a run of non-space longer than half the cap is cut hard
+            assert not inside_word(text, chunk.end) or not any(ch.isspace() for ch in chunk.text[max_chars // 2 :])
+        else:
+            assert not inside_word(text, chunk.end), (chunk, text)
+        if chunk.boundary == "time":
+            assert chunk.text[-1].isspace() and chunk.text.strip()

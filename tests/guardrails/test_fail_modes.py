@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from guardrails import policy
-from guardrails.checks import CombinedChecker, Verdict
+from guardrails.checks import CombinedChecker, Verdict, patterns
+from guardrails.checks.detectors import DetectorConfig
+from guardrails.checks.patterns import PatternRule, PatternTimeout, compile_rule
 from tests.guardrails.conftest import released_text, run_reply
 
 
@@ -79,3 +82,56 @@ async def test_a_timeout_error_inside_a_check_is_its_error_not_our_timeout() -> 
     (verdict,) = await checker.check("x", context="", offset=0)
     assert (verdict.label, verdict.passed) == ("error", False)
     assert "regex ran too long" in verdict.detail["error"]
+
+
+# --- The regex time limit counts CPU, not a busy machine's wall clock --------------------------
+
+
+def test_a_catastrophic_regex_still_fails_after_its_cpu_budget() -> None:
+    rule = PatternRule(name="backtracks", kind="regex", expression=r"(a|aa)+$")
+    find = compile_rule(rule, timeout=0.05)
+    with pytest.raises(PatternTimeout, match="CPU"):
+        find("a" * 60 + "b", DetectorConfig())
+
+
+def test_a_wall_clock_timeout_without_the_cpu_spent_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cheap match that ran out of wall time while its thread waited for a core (the CPU
+    clock barely moved) is not the pattern's fault: it runs again with more wall time."""
+    monkeypatch.setattr(patterns, "_thread_time", lambda: 0.0)  # no CPU spent, however long it takes
+    walls: list[float | None] = []
+
+    def run(wall: float | None) -> str:
+        walls.append(wall)
+        if len(walls) < 3:
+            raise TimeoutError("regex timed out")
+        return "matched"
+
+    assert patterns.within_cpu_budget(run, 0.25) == "matched"
+    assert walls == [0.25, 0.5, 1.0]
+
+
+def test_a_wall_clock_timeout_with_the_cpu_spent_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.0, 0.3])
+    monkeypatch.setattr(patterns, "_thread_time", lambda: next(clock))
+
+    def run(wall: float | None) -> str:
+        raise TimeoutError("regex timed out")
+
+    with pytest.raises(TimeoutError):
+        patterns.within_cpu_budget(run, 0.25)
+
+
+async def test_a_pattern_check_reads_the_cpu_clock_once_for_all_its_rules(
+    monkeypatch: pytest.MonkeyPatch, library_rules: Any
+) -> None:
+    reads: list[int] = []
+
+    def counted() -> float:
+        reads.append(1)
+        return 0.0
+
+    monkeypatch.setattr(patterns, "_thread_time", counted)
+    checker = patterns.PatternsChecker(library_rules, detectors=DetectorConfig())
+    assert len(checker._compiled(library_rules)) > 5
+    await checker.check("Call (415) 555-0187 or visit https://claim-refunds.net now.", context="", offset=0)
+    assert len(reads) == 1

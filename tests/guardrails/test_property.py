@@ -4,15 +4,17 @@ into tokens, and the hold names the check that should catch it."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guardrails import policy
+from guardrails import pipeline, policy, stages
+from guardrails.conf import GuardrailsSettings
 from tests.guardrails.benign_replies import REPLIES
-from tests.guardrails.conftest import run_reply
+from tests.guardrails.conftest import collect, run_reply
 
 # Words the fallback model scores above its threshold wherever they stand in a benign sentence
 # ("moron" and "stupid" next to friendly words score 0.65-0.73: a limit of the fallback model).
@@ -109,5 +111,81 @@ async def test_planted_content_is_never_released(
             and (plant.label is None or v.label == plant.label)
             and v.span[0] < end
             and start < v.span[1]
+        ]
+        assert named, f"no hold names {plant.check}/{plant.label} for {plant.text!r}"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def paced(pieces: list[str], clock: FakeClock, gaps: list[float]) -> AsyncIterator[str]:
+    for piece, gap in zip(pieces, itertools.chain(gaps, itertools.repeat(0.03)), strict=False):
+        clock.now += gap
+        yield piece
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    reply=replies(),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=60),
+    gaps=st.lists(st.sampled_from([0.0, 0.01, 0.033, 0.1, 0.4, 2.0]), max_size=60),
+    on_fail=st.sampled_from(["hold_rest", "hold_chunk"]),
+    max_ms=st.sampled_from([30.0, 200.0, 1500.0]),
+    first_ms=st.sampled_from([0.0, 20.0, 50.0]),
+    first_chars=st.sampled_from([0, 1, 12, 20]),
+    context_chars=st.integers(min_value=60, max_value=160),
+)
+async def test_time_cuts_never_show_a_planted_span_whole(
+    checker: Any,
+    reply: tuple[str, list[tuple[Plant, int]]],
+    cuts: list[int],
+    gaps: list[float],
+    on_fail: str,
+    max_ms: float,
+    first_ms: float,
+    first_chars: int,
+    context_chars: int,
+) -> None:
+    """Chunks cut on time (at word boundaries) may show the first words of a multi-word span,
+    but the chunk that completes it is held, by the check that should catch it: time cuts lose
+    nothing that chunking by text alone holds (the same reply, one token, is the reference)."""
+    text, spans = reply
+    reference = await run_reply([text], checker, on_fail=on_fail, context_chars=context_chars)
+    caught = [
+        (plant, start)
+        for plant, start in spans
+        if any(isinstance(o, policy.Hold) and o.chunk.start < start + len(plant.text) <= o.chunk.end for o in reference)
+    ]
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    pieces = [text[a:b] for a, b in itertools.pairwise(points)]
+    config = GuardrailsSettings(
+        context_chars=context_chars,
+        on_fail=on_fail,
+        chunk_max_ms=max_ms,
+        first_chunk_ms=first_ms,
+        first_chunk_chars=first_chars,
+    )
+    clock = FakeClock()
+    out = await collect(stages.compose(paced(pieces, clock, gaps), *pipeline.moderation(config, checker, clock=clock)))
+
+    decisions = [o for o in out if isinstance(o, policy.Release | policy.Hold)]
+    assert "".join(o.chunk.text for o in decisions) == text
+    released = "".join(o.chunk.text if isinstance(o, policy.Release) else "\0" * len(o.chunk.text) for o in decisions)
+    for plant, start in caught:
+        end = start + len(plant.text)
+        assert released[start:end] != plant.text, f"{plant.text!r} shown whole"
+        (last,) = [o for o in decisions if o.chunk.start < end <= o.chunk.end]
+        assert isinstance(last, policy.Hold), f"the chunk completing {plant.text!r} was released"
+        named = [
+            v
+            for o in decisions
+            if isinstance(o, policy.Hold)
+            for v in o.reasons
+            if v.check == plant.check and (plant.label is None or v.label == plant.label) and v.span[0] < end
         ]
         assert named, f"no hold names {plant.check}/{plant.label} for {plant.text!r}"

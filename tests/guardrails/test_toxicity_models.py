@@ -138,6 +138,7 @@ def test_health_reports_a_loaded_detoxify_model(
 ) -> None:
     checkpoint, config_dir = tiny_checkpoint
     settings.TOXICITY_CHECKPOINT, settings.TOXICITY_CONFIG_DIR = str(checkpoint), str(config_dir)
+    settings.TOXICITY_RUNTIME = "torch"  # the ONNX runtime's report: tests/guardrails/test_onnx_runtime.py
     startup.load_models()
     reported = health.active_toxicity_model()
     assert reported == {
