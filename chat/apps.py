@@ -8,5 +8,6 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Connects the receivers that close sockets whose credentials were revoked.
-        from chat import access  # noqa: F401
+        # Connects the receivers: sockets whose credentials were revoked are closed (access);
+        # failed sign-ins are timed for the slowing (throttle).
+        from chat import access, throttle  # noqa: F401

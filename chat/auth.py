@@ -33,8 +33,8 @@ def origin_allowed(origin: str | None) -> bool:
 THROTTLED_CLOSE_CODE = 4429  # an application close code: "too many requests"
 
 
-async def refuse_throttled(receive: Any, send: Any) -> None:
-    """Answer a throttled handshake with a reason a program can read, then close.
+async def refuse_throttled(receive: Any, send: Any, detail: str) -> None:
+    """Answer a throttled handshake with a reason a program can read (``detail``), then close.
 
     A refused handshake (HTTP 403) carries no explanation through ASGI servers, so the socket
     is accepted just long enough for one protocol ``error`` frame (``rate_limited``).
@@ -42,14 +42,17 @@ async def refuse_throttled(receive: Any, send: Any) -> None:
     message = await receive()
     if message["type"] != "websocket.connect":
         return
-    minutes = f"{settings.AUTH_LOCKOUT_MINUTES:g}"
-    detail = (
-        f"Too many failed API keys from this address: handshakes are refused for {minutes} minutes "
-        "after the last failure, whatever key they carry."
-    )
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.send", "text": protocol.dumps(protocol.error_frame(ErrorCode.RATE_LIMITED, detail))})
     await send({"type": "websocket.close", "code": THROTTLED_CLOSE_CODE})
+
+
+def _locked_detail() -> str:
+    minutes = f"{settings.AUTH_LOCKOUT_MINUTES:g}"
+    return (
+        f"Too many failed API keys from this address: handshakes are refused for {minutes} minutes "
+        "after the last failure, whatever key they carry."
+    )
 
 
 class ChatAuthMiddleware:
@@ -65,8 +68,13 @@ class ChatAuthMiddleware:
         authorization = headers.get(b"authorization", "")
         if authorization[:7].lower() == "bearer ":
             address = (scope.get("client") or ("unknown",))[0]
-            if await throttle.locked(address):  # too many bad keys: refused before any lookup
-                return await refuse_throttled(receive, send)
+            # Too many bad keys: refused before any lookup, whatever key this one is.
+            if await throttle.locked(address):
+                return await refuse_throttled(receive, send, _locked_detail())
+            if seconds := await throttle.wait(address):
+                return await refuse_throttled(
+                    receive, send, throttle.wait_message("API keys from this address", seconds)
+                )
             user = await database_sync_to_async(services.api_key_authenticate)(raw=authorization[7:].strip())
             if user is None:
                 await throttle.failure_record(address)

@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import selectors, services, warmup
+from chat import selectors, services, throttle, warmup
 from chat.errors import Invalid, NotFound
 from chat.models import Rating
 from chat.requests import AuthenticatedHttpRequest
@@ -58,6 +58,14 @@ def sign_in_locked(
     """django-axes' lockout answer (AXES_LOCKOUT_CALLABLE): what happened and when to retry."""
     context = {"failure_limit": settings.AUTH_FAILURE_LIMIT, "minutes": settings.AUTH_LOCKOUT_MINUTES}
     return render(request, "registration/locked_out.html", context, status=429)
+
+
+def sign_in_slowed(request: HttpRequest, seconds: int) -> HttpResponse:
+    """The answer to a sign-in that came too soon after the last failures (chat.throttle's rule)."""
+    context = {"message": throttle.wait_message("sign-ins", seconds), "seconds": seconds}
+    response = render(request, "registration/slowed.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 def _chat_page(request: AuthenticatedHttpRequest, conversation_id: int | None, title: str) -> HttpResponse:

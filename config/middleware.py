@@ -7,6 +7,10 @@ from dataclasses import replace
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.utils.deprecation import MiddlewareMixin
+
+from chat import throttle
+from chat import views as chat_views
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
@@ -27,3 +31,23 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         update = dict(parts.update or {})
         update["connect-src"] = [*update.get("connect-src", []), f"{scheme}://{request.get_host()}"]
         return replace(parts, update=update)
+
+
+class SignInSlowdownMiddleware(MiddlewareMixin):
+    """Refuses a sign-in POST that comes too soon after the last failures, before it is checked.
+
+    The rule and the counts are chat.throttle's (django-axes' counts per username and per
+    address); the answer is HTTP 429 with the seconds left. Placed after CsrfViewMiddleware, so
+    a forged POST is refused for that first.
+    """
+
+    SIGN_IN_VIEWS = frozenset({"login", "admin:login"})
+
+    def process_view(
+        self, request: HttpRequest, view_func: object, view_args: object, view_kwargs: object
+    ) -> HttpResponseBase | None:
+        match = request.resolver_match
+        if request.method != "POST" or match is None or match.view_name not in self.SIGN_IN_VIEWS:
+            return None
+        seconds = throttle.sign_in_wait(request)
+        return chat_views.sign_in_slowed(request, seconds) if seconds else None

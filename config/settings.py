@@ -95,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After CSRF: a sign-in too soon after the last failures is refused before it is checked.
+    "config.middleware.SignInSlowdownMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -397,6 +399,11 @@ CELERY_BEAT_SCHEDULE = {
 # even with the right password, until AUTH_LOCKOUT_MINUTES pass without another failure.
 AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 10)
 AUTH_LOCKOUT_MINUTES = env_float("AUTH_LOCKOUT_MINUTES", 15.0)
+# Before that, slowed: from the AUTH_SLOW_AFTER-th failure on, the next attempt is refused
+# (HTTP 429, "try again in N seconds") until 1 s, then 2, 4 … at most AUTH_SLOW_MAX_SECONDS
+# have passed since the last failure (chat/throttle.py). Nothing sleeps.
+AUTH_SLOW_AFTER = env_int("AUTH_SLOW_AFTER", 3)
+AUTH_SLOW_MAX_SECONDS = env_float("AUTH_SLOW_MAX_SECONDS", 30.0)
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_FAILURE_LIMIT = AUTH_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=AUTH_LOCKOUT_MINUTES)

@@ -11,6 +11,8 @@ from axes.handlers.proxy import AxesProxyHandler
 from django.core.cache import cache
 from django.test import Client
 
+from chat import throttle
+
 PASSWORD = "correct-horse-battery-9"
 
 
@@ -22,6 +24,7 @@ def clock(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float
     fake = types.SimpleNamespace(time=lambda: now[0])
     monkeypatch.setattr("django.core.cache.backends.locmem.time", fake)
     monkeypatch.setattr("django.core.cache.backends.base.time", fake)
+    monkeypatch.setattr(throttle, "now", lambda: now[0])  # the slowing's clock: the same one
     cache.clear()
     # django-axes keeps the cache it was built with (Redis under CI): build it on this one.
     AxesProxyHandler.get_implementation(force=True)
@@ -35,6 +38,11 @@ def carol(make_user: Any) -> Any:
     user.set_password(PASSWORD)
     user.save()
     return user
+
+
+def wait_out(clock: list[float]) -> None:
+    """Let the longest slowing pass (the failure counts stay)."""
+    clock[0] += 31
 
 
 def sign_in(client: Client, password: str, username: str = "carol", address: str = "10.0.0.1") -> Any:
@@ -78,10 +86,13 @@ def test_the_tenth_wrong_password_locks_the_account_until_the_lock_expires(
 ) -> None:
     assert settings.AUTH_FAILURE_LIMIT == 10
     for attempt in range(9):  # each from another address: the account itself is what is counted
+        wait_out(clock)
         assert sign_in(client, "wrong", address=f"10.0.1.{attempt}").status_code == 200
+    wait_out(clock)
     assert sign_in(client, PASSWORD, address="10.0.2.1").status_code == 302  # 9 failures: still fine
     client.logout()
     for attempt in range(10):
+        wait_out(clock)
         response = sign_in(client, "wrong", address=f"10.0.3.{attempt}")
     assert response.status_code == 429
 
@@ -98,9 +109,84 @@ def test_the_tenth_wrong_password_locks_the_account_until_the_lock_expires(
 
 @pytest.mark.django_db
 def test_many_failures_from_one_address_lock_that_address_for_every_account(
-    client: Client, carol: Any, make_user: Any
+    client: Client, carol: Any, make_user: Any, clock: list[float]
 ) -> None:
     for attempt in range(10):
+        wait_out(clock)
         sign_in(client, "wrong", username=f"guess{attempt}", address="10.9.9.9")
     assert sign_in(client, PASSWORD, address="10.9.9.9").status_code == 429
     assert sign_in(client, PASSWORD, address="10.9.9.8").status_code == 302  # the account itself is fine
+
+
+def slowed(response: Any, seconds: int) -> bool:
+    unit = "second" if seconds == 1 else "seconds"
+    message = f"Too many failed sign-ins: try again in {seconds} {unit}."
+    return (
+        response.status_code == 429
+        and message in response.content.decode()
+        and response.headers["Retry-After"] == str(seconds)
+    )
+
+
+@pytest.mark.django_db
+def test_after_three_failures_the_next_sign_in_waits_even_with_the_right_password(
+    client: Client, carol: Any, clock: list[float], settings: Any
+) -> None:
+    assert settings.AUTH_SLOW_AFTER == 3
+    for _ in range(3):  # no wait before the third failure
+        assert sign_in(client, "wrong").status_code == 200
+
+    clock[0] += 0.5
+    refused = sign_in(client, PASSWORD)
+    assert slowed(refused, 1)  # half a second left, rounded up
+    assert "_auth_user_id" not in client.session
+
+    clock[0] += 0.5  # the delay has passed: the refused attempt did not count as a failure
+    assert sign_in(client, PASSWORD).status_code == 302
+    assert "_auth_user_id" in client.session
+
+
+@pytest.mark.django_db
+def test_the_delay_doubles_with_each_failure_up_to_the_cap_then_the_lock_comes_as_before(
+    client: Client, carol: Any, clock: list[float], settings: Any
+) -> None:
+    assert settings.AUTH_SLOW_MAX_SECONDS == 30
+    for _ in range(3):
+        assert sign_in(client, "wrong").status_code == 200
+    for failures, delay in [(3, 1), (4, 2), (5, 4), (6, 8), (7, 16), (8, 30), (9, 30)]:
+        assert slowed(sign_in(client, "wrong"), delay), failures
+        clock[0] += delay - 0.5
+        assert slowed(sign_in(client, PASSWORD), 1), failures  # not yet
+        clock[0] += 0.5
+        response = sign_in(client, "wrong")  # the next failure: counted
+    assert response.status_code == 429  # the tenth: locked, as before
+    assert "15 minutes" in response.content.decode()
+    clock[0] += 60  # past any slowing: still locked
+    assert "15 minutes" in sign_in(client, PASSWORD).content.decode()
+
+
+@pytest.mark.django_db
+def test_failures_for_the_account_from_many_addresses_slow_it_from_any_address(
+    client: Client, carol: Any, clock: list[float]
+) -> None:
+    for attempt in range(3):
+        sign_in(client, "wrong", address=f"10.1.0.{attempt}")
+    assert slowed(sign_in(client, PASSWORD, address="10.1.1.1"), 1)
+    assert sign_in(client, PASSWORD, username="nobody", address="10.1.1.1").status_code == 200  # others: fine
+
+
+@pytest.mark.django_db
+def test_failures_from_one_address_slow_it_for_every_account(client: Client, carol: Any, clock: list[float]) -> None:
+    for attempt in range(4):
+        sign_in(client, "wrong", username=f"guess{attempt}", address="10.2.0.1")
+        clock[0] += 1  # enough for the third failure's wait, not the fourth's
+    assert slowed(sign_in(client, PASSWORD, address="10.2.0.1"), 1)
+    assert sign_in(client, PASSWORD, address="10.2.0.2").status_code == 302  # the account itself is fine
+
+
+@pytest.mark.django_db
+def test_the_admin_sign_in_is_slowed_too(client: Client, carol: Any) -> None:
+    for _ in range(3):
+        client.post("/admin/login/", {"username": "carol", "password": "wrong"}, REMOTE_ADDR="10.3.0.1")
+    response = client.post("/admin/login/", {"username": "carol", "password": PASSWORD}, REMOTE_ADDR="10.3.0.1")
+    assert slowed(response, 1)

@@ -50,3 +50,49 @@ async def test_a_valid_key_clears_earlier_failures(alice_key, connect):
         assert not (await connect(key="gsc_0000_not-a-key"))[0]
     connected, client = await connect(key=alice_key)
     assert connected and (await client.request({"type": "ping"}))["type"] == "pong"
+
+
+async def refused_for(client: Any) -> str:
+    """The detail of a throttled handshake's error frame (after which the socket is closed)."""
+    error = await client.recv()
+    assert error["type"] == "error" and error["code"] == "rate_limited"
+    assert (await client.ws.receive_output(timeout=5))["code"] == THROTTLED_CLOSE_CODE
+    return str(error["detail"])
+
+
+async def test_after_three_bad_keys_the_next_handshake_waits_a_growing_delay(alice_key, connect, clock, settings):
+    settings.AUTH_FAILURE_LIMIT = 10  # slowed well before the lock
+    assert settings.AUTH_SLOW_AFTER == 3
+    for _ in range(3):  # no wait before the third failure
+        assert not (await connect(key="gsc_0000_not-a-key"))[0]
+
+    connected, client = await connect(key=alice_key)  # a valid key, too soon: refused, unchecked
+    assert connected
+    assert "try again in 1 second." in await refused_for(client)
+
+    clock[0] += 1
+    assert not (await connect(key="gsc_0000_not-a-key"))[0]  # the fourth failure
+    clock[0] += 1.5
+    connected, client = await connect(key=alice_key)
+    assert "try again in 1 second." in await refused_for(client)  # 2 s after the fourth: 0.5 s left
+    connected, client = await connect(key="gsc_0000_not-a-key")  # a refused attempt is not counted
+    assert "try again in 1 second." in await refused_for(client)
+
+    clock[0] += 0.5
+    connected, client = await connect(key=alice_key)
+    assert connected and (await client.request({"type": "ping"}))["type"] == "pong"
+
+
+async def test_the_delay_is_capped_and_the_lock_still_comes_at_the_limit(connect, clock, settings):
+    settings.AUTH_FAILURE_LIMIT = 10
+    settings.AUTH_SLOW_MAX_SECONDS = 5
+    for _ in range(3):
+        assert not (await connect(key="gsc_0000_not-a-key"))[0]
+    for delay in [1, 2, 4, 5, 5, 5, 5]:  # after failures 3 … 9
+        _, client = await connect(key="gsc_0000_not-a-key")
+        assert f"try again in {delay} second" in await refused_for(client)
+        clock[0] += delay
+        assert not (await connect(key="gsc_0000_not-a-key"))[0]
+    clock[0] += 60  # the tenth failure locks, whatever the slowing
+    _, client = await connect(key="gsc_0000_not-a-key")
+    assert "15 minutes" in await refused_for(client)
