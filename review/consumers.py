@@ -80,11 +80,16 @@ class ConsoleConsumer(AccessGuard, AsyncWebsocketConsumer):
         if await database_sync_to_async(_still_reviewer)(self.user_id):
             self.checked_at = time.monotonic()
             return True
+        await self.access_revoked()
+        return False
+
+    async def access_revoked(self) -> None:
+        """The agent signed out, was deactivated or lost the permission (told at once through
+        AccessGuard, or found by the re-check above): one answer, whichever saw it first."""
         await self.send_json(
             {"type": "error", "code": "forbidden", "detail": "You no longer have the review permission."}
         )
         await self.close(code=CLOSE_FORBIDDEN)
-        return False
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not await self.allowed(force=True):
