@@ -134,10 +134,10 @@ function uuid() {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-async function rate(messageId, value, comment) {
+async function rate(messageId, value, comment, extra = {}) {
   try {
-    const rating = await api.saveRating(messageId, value, comment, csrfToken);
-    dispatch({ type: "rated", messageId, rating });
+    const rating = await api.saveRating(messageId, value, comment, csrfToken, extra);
+    dispatch({ type: "rated", messageId, rating: extra.report ? { ...rating, reported: true } : rating });
     return true;
   } catch (err) {
     return false;

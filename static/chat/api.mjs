@@ -26,13 +26,15 @@ export async function sessionAlive() {
   }
 }
 
-/** POST a reply's rating; returns the stored rating, or throws. */
-export async function saveRating(messageId, value, comment, csrfToken) {
+/** POST a reply's rating; returns the stored rating, or throws. `extra` may carry a thumbs
+ * down's `reason` ("harmful", "made_up", "other") and `report: true` (send it to the review
+ * queue). */
+export async function saveRating(messageId, value, comment, csrfToken, extra = {}) {
   const response = await fetch(`/api/messages/${messageId}/rating`, {
     method: "POST",
     credentials: "same-origin",
     headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken, Accept: "application/json" },
-    body: JSON.stringify({ value, comment }),
+    body: JSON.stringify({ value, comment, ...extra }),
   });
   if (!response.ok) throw new Error(String(response.status));
   return response.json();

@@ -3,7 +3,8 @@
  * through callbacks:
  *   onResend(key)                      "Try again" on a message that was not sent
  *   onRetry(messageId)                 "Retry" on a failed reply
- *   onRate(messageId, value, comment)  -> Promise<boolean> (saved or not)
+ *   onRate(messageId, value, comment, extra?)  -> Promise<boolean> (saved or not); extra is
+ *                                      {reason, report: true} when a thumbs down is reported
  *   onGrow()                           a view made itself taller (the comment form opened)
  *   onContinue(messageId)              "Continue" on a reply cut off at the length limit
  *   onRegenerate(messageId)            "Regenerate" on the last reply
@@ -30,6 +31,11 @@ import {
   DECISION_OUTCOME,
   REFUSED_DETAIL,
   REFUSED_TITLE,
+  REPORT_FAILED,
+  REPORT_QUESTION,
+  REPORT_REASONS,
+  REPORT_SEND,
+  REPORT_SENT,
   errorText,
   heldHint,
   messageTime,
@@ -362,13 +368,16 @@ class ReplyView {
   }
 }
 
-/** Thumbs up/down and an optional comment under a finished reply that shows some text. */
+/** Thumbs up/down and an optional comment under a finished reply that shows some text. A thumbs
+ * down offers a reason and "Send to our review team" (a user report). */
 class RatingView {
   constructor(messageId, options) {
     this.messageId = messageId;
     this.options = options;
     this.rating = null;
     this.built = false;
+    // The report form opens when the user gives a thumbs down here, not on load.
+    this.reportOpen = false;
     this.el = h("div", { class: "rating", hidden: true });
   }
 
@@ -388,6 +397,8 @@ class RatingView {
     this.downButton.setAttribute("aria-pressed", String(value === -1));
     this.moreButton.hidden = !value || !this.commentForm.hidden;
     this.moreButton.textContent = this.rating && this.rating.comment ? "Edit comment" : "Add a comment";
+    const reported = Boolean(this.rating && this.rating.reported);
+    this.reportForm.hidden = !this.reportOpen || value !== -1 || reported;
   }
 
   build(main) {
@@ -433,11 +444,69 @@ class RatingView {
     this.el.setAttribute("aria-label", "Rate this reply");
     this.moreButton = h("button", { type: "button", class: "rating__more", hidden: true, onclick: () => this.openComment() }, "Add a comment");
     this.el.append(this.upButton, this.downButton, this.status, this.moreButton);
-    main.append(this.commentForm);
+    this.buildReport();
+    main.append(this.commentForm, this.reportForm);
+  }
+
+  buildReport() {
+    const name = `report-reason-${this.messageId}`;
+    const choices = REPORT_REASONS.map(([value, label]) => {
+      const id = `${name}-${value}`;
+      return h(
+        "span",
+        { class: "rating__choice" },
+        h("input", { type: "radio", id, name, value, required: true }),
+        h("label", { for: id, text: label }),
+      );
+    });
+    this.reportForm = h(
+      "form",
+      { class: "rating__form rating__report", hidden: true },
+      h(
+        "fieldset",
+        { class: "rating__reasons" },
+        h("legend", { class: "rating__label", text: REPORT_QUESTION }),
+        ...choices,
+      ),
+      h(
+        "div",
+        { class: "rating__actions" },
+        h("button", { type: "button", class: "button button--small button--ghost", onclick: () => this.closeReport() }, "Not now"),
+        h("button", { type: "submit", class: "button button--small button--secondary" }, REPORT_SEND),
+      ),
+    );
+    this.reportForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const picked = this.reportForm.querySelector("input[type=radio]:checked");
+      if (picked) this.report(picked.value);
+    });
   }
 
   rate(value) {
-    return this.save(value, this.rating ? this.rating.comment : "", "Thanks for the feedback.");
+    this.reportOpen = value === -1;
+    const comment = this.rating ? this.rating.comment : "";
+    return this.save(value, comment, "Thanks for the feedback.").then((ok) => {
+      if (ok && value === -1) this.options.onGrow();
+      return ok;
+    });
+  }
+
+  async report(reason) {
+    this.status.textContent = "Sending…";
+    const comment = (this.rating && this.rating.comment) || "";
+    const ok = await this.options.onRate(this.messageId, -1, comment, { reason, report: true });
+    this.status.textContent = ok ? REPORT_SENT : REPORT_FAILED;
+    if (ok) {
+      this.reportOpen = false;
+      this.downButton.focus(); // the form it was in is gone
+    }
+    return ok;
+  }
+
+  closeReport() {
+    this.reportOpen = false;
+    this.refresh();
+    this.downButton.focus();
   }
 
   openComment() {
@@ -456,7 +525,9 @@ class RatingView {
 
   async save(value, comment, thanks) {
     this.status.textContent = "Saving…";
-    const ok = await this.options.onRate(this.messageId, value, comment);
+    // A later save (a comment) keeps a thumbs down's reason, which the server would otherwise clear.
+    const reason = value === -1 && this.rating && this.rating.reason;
+    const ok = await this.options.onRate(this.messageId, value, comment, reason ? { reason } : {});
     this.status.textContent = ok ? thanks : "Couldn't save your rating. Please try again.";
     return ok;
   }

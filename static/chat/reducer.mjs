@@ -90,10 +90,18 @@ function handle(state, event, fx) {
     case "signed_out":
       return { ...state, signedOut: true };
     case "rated":
-      return updateById(state, event.messageId, (m) => ({ ...m, rating: event.rating }));
+      return updateById(state, event.messageId, (m) => ({ ...m, rating: rated(m.rating, event.rating) }));
     default:
       return state;
   }
+}
+
+/** The stored rating after a save. A report to the review team can't be taken back: once sent it
+ * stays `reported: true` through later saves (a comment, a changed thumb) that don't say so. */
+function rated(before, after) {
+  const { reported: sent, ...rating } = after;
+  const reported = Boolean(sent || (before && before.reported));
+  return reported ? { ...rating, reported: true } : rating;
 }
 
 // --- Reading the state (pure helpers the views share) -----------------------------------------

@@ -46,6 +46,17 @@ export const DONE_ANNOUNCEMENT = {
   refused: "Your message was not answered.",
 };
 
+// A thumbs down can go to the review team with a reason (the API's Rating.Reason values).
+export const REPORT_REASONS = [
+  ["harmful", "Harmful"],
+  ["made_up", "Made up"],
+  ["other", "Other"],
+];
+export const REPORT_QUESTION = "What was wrong?";
+export const REPORT_SEND = "Send to our review team";
+export const REPORT_SENT = "Sent to the review team";
+export const REPORT_FAILED = "Couldn't send your report. Please try again.";
+
 export const REFUSED_TITLE = "This message wasn't sent to the assistant because it didn't pass our safety checks.";
 export const REFUSED_DETAIL = "Try rephrasing it.";
 

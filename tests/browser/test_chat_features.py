@@ -4,6 +4,8 @@ management, held replies people understand, checking, dark mode, busy, error pag
 from __future__ import annotations
 
 import re
+import sqlite3
+from contextlib import closing
 from typing import Any, Literal
 
 import pytest
@@ -195,6 +197,34 @@ def test_held_part_says_when_and_the_decision_is_text_with_a_badge_elsewhere(pag
     shot(page, "30-badge")
     page.goto(f"/c/{other}/")
     expect(page.locator(f'a[data-conversation-id="{other}"] .conversation-link__badge')).to_have_count(0)
+
+
+def test_a_thumbs_down_with_a_reason_is_reported_to_the_review_team_once(page: Page, app: App, shot: Any) -> None:
+    send(page, "[[tokens:12]] Tell me a fact")
+    reply = finished(page)
+    message_id = int(reply.get_attribute("data-message-id") or 0)
+    reply.get_by_role("button", name="Bad reply").click()
+    reasons = reply.get_by_role("group", name="What was wrong?")
+    expect(reasons).to_be_visible()
+    made_up = reasons.get_by_label("Made up")
+    made_up.focus()  # by keyboard: a radio button takes Space, the form takes Enter
+    made_up.press("Space")
+    expect(made_up).to_be_checked()
+    shot(page, "33-report-reason")
+    reply.get_by_role("button", name="Send to our review team").press("Enter")
+    expect(reply.get_by_role("status")).to_have_text("Sent to the review team")
+    expect(reasons).to_be_hidden()
+    shot(page, "34-report-sent")
+
+    database = app.env["DATABASE_URL"].removeprefix("sqlite:///")
+    with closing(sqlite3.connect(database)) as db:
+        rows = db.execute(
+            "SELECT source, reasons FROM guardrails_reviewitem WHERE reply_id = ?", (message_id,)
+        ).fetchall()
+        rating = db.execute("SELECT value, reason FROM chat_rating WHERE message_id = ?", (message_id,)).fetchall()
+    assert [row[0] for row in rows] == ["user_report"]
+    assert '"made_up"' in rows[0][1]
+    assert rating == [(-1, "made_up")]
 
 
 def test_a_message_with_no_rating_when_only_a_placeholder_shows(page: Page) -> None:

@@ -391,6 +391,26 @@ describe("stop and retry", () => {
   });
 });
 
+describe("ratings", () => {
+  const rated = (rating) => ({ type: "rated", messageId: 11, rating });
+
+  test("a report to the review team stays sent through later saves", () => {
+    let state = deepFreeze(run(following(), started(1, 10, 11), delta(2, 11, "Made-up fact."), done(3, 11, "complete")).state);
+    state = deepFreeze(reduce(state, rated({ value: -1, comment: "", reason: null })));
+    assert.deepEqual(replyOf(state, 11).rating, { value: -1, comment: "", reason: null });
+    state = deepFreeze(reduce(state, rated({ value: -1, comment: "", reason: "made_up", reported: true })));
+    assert.deepEqual(replyOf(state, 11).rating, { value: -1, comment: "", reason: "made_up", reported: true });
+    // Saving a comment afterwards: the server's answer doesn't say "reported", the state still does.
+    state = deepFreeze(reduce(state, rated({ value: -1, comment: "Wrong year.", reason: "made_up" })));
+    assert.deepEqual(replyOf(state, 11).rating, { value: -1, comment: "Wrong year.", reason: "made_up", reported: true });
+  });
+
+  test("a rating that was never reported has no reported flag", () => {
+    const state = run(following(), started(1, 10, 11), done(2, 11, "complete"), rated({ value: -1, comment: "", reported: false })).state;
+    assert.deepEqual(replyOf(state, 11).rating, { value: -1, comment: "" });
+  });
+});
+
 describe("purity", () => {
   test("no event changes the state it is given", () => {
     let state = deepFreeze(initialState(null));
