@@ -232,12 +232,12 @@ def database_outage(stack: Stack, key: str, seconds: float = 3.0) -> Result:
     time.sleep(seconds)  # wait-ok: the length of the outage
     stack.proxy.restore()
     back = time.monotonic()
-    end = recv_until(ws, lambda f: f["type"] == "done" and f["message_id"] == started["message_id"])[-1]
-    result.notes.append(f"the reply ended {end['status']}")
-    if end["status"] == "failed":
-        from chat.models import Message
-
-        result.notes.append(f"with: {Message.objects.get(pk=started['message_id']).error_detail}")
+    frames = recv_until(ws, lambda f: f["type"] == "done" and f["message_id"] == started["message_id"])
+    result.notes.append(f"the reply ended {frames[-1]['status']}")
+    # What the user is told: the error frame before done (stored a moment later with the reply).
+    errors = [f["detail"] for f in frames if f["type"] == "error" and f.get("message_id") == started["message_id"]]
+    if errors:
+        result.notes.append(f"with: {errors[-1]}")
     ws.close()
     cid = started["conversation_id"]
     result.seconds_to_new_turn = new_turn_works(stack.host("a"), key, cid, since=back)
