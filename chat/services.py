@@ -246,6 +246,11 @@ def reply_save(
     if not alive:
         logger.warning("reply %s was ended by another process (lease expired); dropping its late events", message_id)
         return []
+    if not final:
+        # Only the final save ends the reply: a periodic flush that runs after the turn chose
+        # its status (between its last item and its done) must not look like a reply ended
+        # elsewhere, or the final batch (and the review request) would be dropped.
+        fields = {**fields, "status": Message.Status.STREAMING}
     events.store(conversation_id=conversation_id, frames=frames)
     lease = None if final else events.lease_until()
     Message.objects.filter(pk=message_id).update(**fields, lease_until=lease, updated_at=timezone.now())

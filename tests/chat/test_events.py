@@ -211,6 +211,30 @@ def test_the_final_save_of_a_held_reply_asks_for_review(conversation: Conversati
         signals.reply_needs_review.disconnect(receiver)
 
 
+@pytest.mark.django_db
+def test_a_flush_after_the_turn_chose_its_status_does_not_end_the_reply(conversation: Conversation) -> None:
+    """The periodic flush can run between a turn's last item and its done: the final save must
+    still be stored and still ask for review (seen in CI as a flagged reply left unreviewed)."""
+    reply = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    asked: list[int] = []
+
+    def receiver(sender: Any, *, message_id: int, **kwargs: Any) -> None:
+        asked.append(message_id)
+
+    signals.reply_needs_review.connect(receiver)
+    try:
+        fields = {"status": "complete", "text": "Shown, and flagged."}
+        services.reply_save(conversation_id=conversation.pk, message_id=reply.pk, frames=[], fields=fields)
+        reply.refresh_from_db()
+        assert reply.status == "streaming" and reply.text == "Shown, and flagged."
+        ids = {"conversation_id": conversation.pk, "message_id": reply.pk}
+        services.reply_save(**ids, frames=[], fields=fields, final=True, needs_review=True)
+        reply.refresh_from_db()
+        assert reply.status == "complete" and asked == [reply.pk]
+    finally:
+        signals.reply_needs_review.disconnect(receiver)
+
+
 # --- A running turn's events (in-memory channel layer, no database) ---------------------
 
 
