@@ -12,29 +12,11 @@ from typing import Any
 
 from django.db import migrations
 
-from guardrails.library import SEED_V1, SEED_V2
-
-_FIELDS = ("kind", "expression", "severity", "applies_to", "description", "tests")
+from guardrails.library import LIBRARY_FIELDS, SEED_V1, SEED_V2, library_upgrade
 
 
 def upgrade(apps: Any, schema_editor: Any) -> None:
-    Pattern = apps.get_model("guardrails", "Pattern")
-    old = {row["name"]: row for row in SEED_V1}
-    for row in SEED_V2:
-        pattern = Pattern.objects.filter(name=row["name"]).first()
-        if pattern is None:
-            Pattern.objects.create(name=row["name"], **{k: row[k] for k in _FIELDS})
-            continue
-        before = old.get(row["name"])
-        if before is None or pattern.expression != before["expression"] or pattern.kind != before["kind"]:
-            continue  # edited by staff: theirs
-        changed = [k for k in _FIELDS if getattr(pattern, k) != row[k] and k != "severity"]
-        if not changed:
-            continue
-        for k in changed:
-            setattr(pattern, k, row[k])
-        pattern.version += 1
-        pattern.save()
+    library_upgrade(apps.get_model("guardrails", "Pattern"), SEED_V1, SEED_V2)
 
 
 def downgrade(apps: Any, schema_editor: Any) -> None:
@@ -44,7 +26,7 @@ def downgrade(apps: Any, schema_editor: Any) -> None:
         pattern = Pattern.objects.filter(name=row["name"]).first()
         if pattern is None or pattern.expression != new[row["name"]]["expression"]:
             continue
-        for k in _FIELDS:
+        for k in LIBRARY_FIELDS:
             if k != "severity":
                 setattr(pattern, k, row[k])
         pattern.version += 1
