@@ -108,7 +108,8 @@ def reviewer_required(view: View) -> View:
     return wrapper
 
 
-def _json_body(request: HttpRequest) -> dict[str, Any]:
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object; ``ReviewInvalid`` for anything else (the adapters answer 400)."""
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
@@ -193,7 +194,7 @@ def review_release(request: AuthenticatedHttpRequest, item_id: int) -> JsonRespo
 def review_decision(request: AuthenticatedHttpRequest, item_id: int) -> JsonResponse:
     """``{"decision": "approved"|"rejected"|"edited", "text": "...", "note": "..."}``; the verbs
     ``approve``, ``reject`` and ``edit`` are accepted too. The answer uses the outcome words."""
-    body = _json_body(request)
+    body = json_body(request)
     decision = body.get("decision")
     if not isinstance(decision, str) or decision not in DECISION_INPUT:
         raise ReviewInvalid('"decision" must be "approved", "rejected" or "edited" (or approve, reject, edit).')

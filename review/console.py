@@ -11,7 +11,6 @@ with the statuses of :data:`review.api.HTTP_STATUS`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -25,7 +24,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from review import selectors, services
-from review.api import error, http_status
+from review.api import error, http_status, json_body
 from review.models import ReviewItem
 from review.services import ReviewError, ReviewInvalid, ReviewNotFound
 
@@ -135,21 +134,11 @@ def console_item(request: HttpRequest, item_id: int) -> JsonResponse:
     return _item_response(item_id)
 
 
-def _json_body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        raise ReviewInvalid("Send a JSON object.") from None
-    if not isinstance(body, dict):
-        raise ReviewInvalid("Send a JSON object.")
-    return body
-
-
 @require_POST
 @reviewer_json
 def console_note(request: HttpRequest, item_id: int) -> JsonResponse:
     """``{"text": "..."}`` → the item, with the note added."""
-    text = _json_body(request).get("text")
+    text = json_body(request).get("text")
     if not isinstance(text, str):
         raise ReviewInvalid('"text" must be text.')
     services.review_note_add(item_id=item_id, user=_user(request), text=text)
@@ -162,7 +151,7 @@ def console_bulk(request: HttpRequest) -> JsonResponse:
     """``{"ids": [...], "decision": "approved"|"rejected"}`` → ``{"decided": [id, ...],
     "skipped": [{"id", "code", "detail", "claimed_by"}, ...]}``. Each item is decided (and
     audited) on its own, so one refusal never undoes the others."""
-    body = _json_body(request)
+    body = json_body(request)
     ids, decision = body.get("ids"), body.get("decision")
     if decision not in BULK_DECISIONS:
         raise ReviewInvalid('"decision" must be "approved" or "rejected" (an edit needs its own text).')
