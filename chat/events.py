@@ -12,9 +12,11 @@ The promise, and how it is kept:
   numbers its conversation's events (:class:`TurnEvents`); events raised elsewhere meanwhile
   (a review decision) are *parked* on the conversation and numbered after the turn's ``done``
   (:func:`append_or_park`, :func:`advance`). So ``seq`` is contiguous and ordered as published.
-* **Publish first, store in batches.** A turn publishes each event at once and stores them a few
-  times a second (``CHAT_EVENT_FLUSH_MS``), never per token; after each batch it sends
-  ``chat.stored`` so sockets waiting on a gap read it from the database.
+* **Publish first, store in batches.** A turn publishes each event at once; a process stores
+  the events of all its running turns together a few times a second (``CHAT_EVENT_FLUSH_MS``,
+  one database transaction per interval for every turn: :class:`Flusher`), never per token or
+  per turn; after each batch it sends ``chat.stored`` so sockets waiting on a gap read it from
+  the database. A turn stores its last batch itself, with its ``done``.
 * **Following.** A socket's :class:`Follower` (pure, no I/O) merges stored events (read with
   :func:`replay`) and live ones into each event once, in order; the consumer only moves frames.
 """
@@ -25,10 +27,11 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -209,23 +212,53 @@ def replay(*, conversation_id: int, after_seq: int, limit: int = 5000) -> list[E
 Saver = Callable[[list[EventFrame], bool], Awaitable[list[EventFrame]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One running turn's part of a periodic flush: its new events and its reply's state."""
+
+    conversation_id: int
+    message_id: int
+    frames: list[EventFrame]
+    fields: dict[str, Any]
+
+
+#: Stores the batches of many running turns at once (one transaction); returns the message ids
+#: whose reply another process already ended (their events are dropped, not retried).
+BatchSaver = Callable[[list[Batch]], Awaitable[set[int]]]
+
+
 class TurnEvents:
     """Seq allocation, live publication and batched storage for one running turn.
 
     ``seq`` is the last number used (the turn's ``turn_started``); :meth:`next_seq` allocates,
-    :meth:`emit` publishes at once and queues for storage. Events leave the queue only once
-    ``save`` stored them, so a failing database loses nothing that a later flush can store.
+    :meth:`emit` publishes at once and queues for storage. While the turn runs, its process's
+    :class:`Flusher` (if given) stores what is queued together with every other turn's; the
+    turn's own ``save`` stores the rest at :meth:`close`. Events leave the queue only once
+    stored, so a failing database loses nothing that a later flush can store.
     """
 
-    def __init__(self, *, conversation_id: int, seq: int, save: Saver, flush_interval: float) -> None:
+    def __init__(
+        self,
+        *,
+        conversation_id: int,
+        seq: int,
+        save: Saver,
+        message_id: int = 0,
+        fields: Callable[[], dict[str, Any]] = dict,
+        flusher: Flusher | None = None,
+    ) -> None:
         self.conversation_id = conversation_id
+        self.message_id = message_id
         self.seq = seq
         self.save = save
-        self.flush_interval = flush_interval
+        self.fields = fields
         self.pending: list[EventFrame] = []
-        self._dirty = asyncio.Event()
+        self.dirty = False
+        self.storing: asyncio.Future[None] | None = None  # the flusher's write holding our events
         self._lock = asyncio.Lock()
-        self._flusher = asyncio.create_task(self._flush_periodically())
+        self._flusher = flusher
+        if flusher is not None:
+            flusher.add(self)
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -234,17 +267,26 @@ class TurnEvents:
     async def emit(self, frame: EventFrame) -> None:
         """Publish an event numbered by :meth:`next_seq`; it is stored at the next flush."""
         self.pending.append(frame)
-        self._dirty.set()
+        self.touch()
         await publish(frame)
 
     def touch(self) -> None:
         """What the turn keeps changed without an event (held text): store it at the next flush."""
-        self._dirty.set()
+        self.dirty = True
+        if self._flusher is not None:
+            self._flusher.wake()
+
+    @property
+    def busy(self) -> bool:
+        """Storing on its own (:meth:`flush`): the flusher leaves it alone meanwhile."""
+        return self._lock.locked()
 
     async def flush(self, *, final: bool = False) -> None:
         """Store what is pending, publish the parked events the end releases, announce it."""
         async with self._lock:
-            self._dirty.clear()
+            if self.storing is not None:  # the flusher's write has our first events: after it
+                await asyncio.shield(self.storing)
+            self.dirty = False
             frames = list(self.pending)
             parked = await self.save(frames, final)
             del self.pending[: len(frames)]
@@ -255,12 +297,11 @@ class TurnEvents:
                 await announce_stored(self.conversation_id, frames[-1]["seq"])
 
     async def close(self) -> bool:
-        """Stop the periodic flusher and store everything, retrying a failing database for up
+        """Leave the periodic flushes and store everything, retrying a failing database for up
         to ``CHAT_STORE_RETRY_SECONDS`` (a Postgres restart). Returns whether it was stored; if
         not, the reply's lease runs out and another process ends it ``failed``."""
-        self._flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._flusher
+        if self._flusher is not None:
+            self._flusher.discard(self)
         deadline = time.monotonic() + settings.CHAT_STORE_RETRY_SECONDS
         delay = 0.2
         while True:
@@ -276,18 +317,104 @@ class TurnEvents:
                 await asyncio.sleep(delay)  # wait-ok: backoff while the database is unreachable
                 delay = min(delay * 2, 2.0)
 
-    async def _flush_periodically(self) -> None:
-        while True:
-            await self._dirty.wait()
-            await asyncio.sleep(self.flush_interval)
+
+class Flusher:
+    """Periodic storage for every running turn of one process (one event loop).
+
+    Every ``interval`` while any turn has something new, one call of ``save_many`` stores all
+    their queued events and reply states in one transaction: the database work of streaming
+    grows with the number of intervals, not with turns times intervals (at 100 streams and 0.5 s,
+    2 transactions a second instead of 200). Runs only while turns are registered.
+    """
+
+    def __init__(self, save_many: BatchSaver, interval: float) -> None:
+        self.save_many = save_many
+        self.interval = interval
+        self.logs: set[TurnEvents] = set()
+        self._due = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, log: TurnEvents) -> None:
+        self.logs.add(log)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="chat-events-flusher")
+
+    def discard(self, log: TurnEvents) -> None:
+        self.logs.discard(log)
+        if not self.logs:
+            self._due.set()  # lets the task see it has nothing left and end
+
+    def wake(self) -> None:
+        self._due.set()
+
+    async def stop(self) -> None:
+        """Stop the periodic task now (what is pending stays for the turns' close to store)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def flush(self) -> None:
+        """Store what every registered turn has queued (those storing on their own wait)."""
+        logs = [log for log in self.logs if log.dirty and not log.busy]
+        if not logs:
+            return
+        batches = []
+        for log in logs:
+            log.dirty = False
+            batches.append(Batch(log.conversation_id, log.message_id, list(log.pending), log.fields()))
+        storing = asyncio.get_running_loop().create_future()
+        for log in logs:
+            log.storing = storing
+        try:
+            dropped = await self.save_many(batches)
+        except BaseException:
+            for log in logs:
+                log.dirty = True  # retried at the next interval, or by the turn's close
+            raise
+        else:
+            # Before anyone waiting on this write runs: a closing turn must not store these again.
+            for log, batch in zip(logs, batches, strict=True):
+                del log.pending[: len(batch.frames)]
+        finally:
+            storing.set_result(None)
+            for log in logs:
+                log.storing = None
+        for batch in batches:
+            if batch.message_id in dropped:
+                logger.warning("reply %s was ended by another process; dropped its late events", batch.message_id)
+            elif batch.frames:
+                await announce_stored(batch.conversation_id, batch.frames[-1]["seq"])
+
+    async def _run(self) -> None:
+        while self.logs:  # until the last turn closed: the next one starts it again
+            await self._due.wait()
+            if not self.logs:
+                break
+            await asyncio.sleep(self.interval)
+            self._due.clear()
             try:
-                # Shielded: cancelling this loop (at close) must not cancel a write that is
-                # already queued for the database thread, or its events would be lost.
+                # Shielded: cancelling this loop (server shutdown) must not cancel a write that
+                # is already queued for the database thread, or its events would be lost.
                 await asyncio.shield(self.flush())
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the next flush (or close) retries with everything pending
-                logger.exception("storing events of conversation %s failed; will retry", self.conversation_id)
+            except Exception:  # the next flush (or the turns' close) retries what is pending
+                logger.exception("storing the running turns' events failed; will retry")
+                self._due.set()
+        self._due.clear()
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = weakref.WeakKeyDictionary()
+
+
+def flusher(save_many: BatchSaver, interval: float) -> Flusher:
+    """This event loop's :class:`Flusher` (made on first use)."""
+    loop = asyncio.get_running_loop()
+    found = _flushers.get(loop)
+    if found is None:
+        found = _flushers[loop] = Flusher(save_many, interval)
+    return found
 
 
 # --- Following (pure) -------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from chat import access, events, protocol, selectors, signals
 from chat.errors import Busy, Invalid, NotFound
-from chat.models import ApiKey, Conversation, Message, Rating
+from chat.models import ApiKey, Conversation, Event, Message, Rating
 from chat.protocol import EventFrame, ReviewResolvedFrame, TurnStartedFrame
 from chat.segments import Segments
 from guardrails import pii
@@ -145,7 +145,9 @@ def turn_start(
             conversation, text=text, continue_of=continue_of, regenerate_of=regenerate_of, edit_of=edit_of
         )
 
-    history = [*selectors.history_for_llm(conversation=conversation), {"role": "user", "content": text}]
+    # A conversation created just now has no history: spare the query (a third of a new turn's start).
+    earlier = selectors.history_for_llm(conversation=conversation) if conversation_id is not None else []
+    history = [*earlier, {"role": "user", "content": text}]
     if settings.GUARDRAILS_PII == "mask":  # the user's text and the history alike, every turn
         history, conversation.pii_mapping = pii.mask_messages(history, conversation.pii_mapping)
     user_message = Message.objects.create(
@@ -259,6 +261,34 @@ def reply_save(
             if error is not None:  # the escalation sweep queues any held reply left without review
                 logger.error("reply_needs_review receiver %r failed for reply %s: %r", receiver, message_id, error)
     return events.advance(conversation_id=conversation_id, frames=frames, final=final)
+
+
+@transaction.atomic
+def replies_save(batches: list[events.Batch]) -> set[int]:
+    """A process's periodic flush: every running turn's new events and its reply's state so far,
+    in one transaction (see ``events.Flusher``). Returns the replies another process already
+    ended (their lease ran out): their events are dropped, as :func:`reply_save` does.
+
+    The conversations' ``last_seq`` is left to each turn's final save: while a turn runs, no
+    one numbers events there but the turn, and a process that dies mid-turn leaves its events
+    stored, from which ``events.fail_stale_turns`` catches ``last_seq`` up.
+    """
+    ids = sorted(b.message_id for b in batches)
+    streaming = Message.objects.select_for_update().filter(pk__in=ids, status=Message.Status.STREAMING)
+    alive = set(streaming.order_by("pk").values_list("pk", flat=True))
+    kept = [b for b in batches if b.message_id in alive]
+    Event.objects.bulk_create(
+        [
+            Event(conversation_id=b.conversation_id, seq=f["seq"], type=f["type"], payload=f)
+            for b in kept
+            for f in b.frames
+        ]
+    )
+    now, lease = timezone.now(), events.lease_until()
+    for b in kept:
+        fields = {**b.fields, "status": Message.Status.STREAMING}  # only the final save ends a reply
+        Message.objects.filter(pk=b.message_id).update(**fields, lease_until=lease, updated_at=now)
+    return {b.message_id for b in batches} - alive
 
 
 def turn_leases_renew(*, message_ids: list[int]) -> list[int]:

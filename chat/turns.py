@@ -59,9 +59,11 @@ async def run_turn(turn: TurnStart) -> None:
 
     log = events.TurnEvents(
         conversation_id=turn.conversation_id,
+        message_id=turn.message_id,
         seq=turn.started_frame["seq"],
         save=save,
-        flush_interval=settings.CHAT_EVENT_FLUSH_MS / 1000,
+        fields=reply.fields,
+        flusher=events.flusher(_save_many, settings.CHAT_EVENT_FLUSH_MS / 1000),
     )
     channel = control.channel()
     try:
@@ -85,6 +87,9 @@ async def run_turn(turn: TurnStart) -> None:
         await asyncio.shield(_finish(turn, reply, log, channel))
     finally:
         telemetry.done(status=reply.status, finish_reason=reply.finish_reason, usage=reply.usage)
+
+
+_save_many = database_sync_to_async(services.replies_save)
 
 
 async def _generate(turn: TurnStart, reply: Reply, log: events.TurnEvents, telemetry: TurnTelemetry) -> None:

@@ -257,7 +257,7 @@ async def test_turn_events_publish_at_once_and_store_in_batches() -> None:
         batches.append((seqs(frames), final))
         return [parked] if final else []
 
-    log = events.TurnEvents(conversation_id=1, seq=1, save=save, flush_interval=3600)
+    log = events.TurnEvents(conversation_id=1, seq=1, save=save)  # no flusher: stored at close
     await log.emit(delta(log.next_seq()))
     assert (await receive(layer, channel)) == {"type": events.FRAME, "frame": delta(2)}
     with pytest.raises(ConnectionError):
@@ -270,3 +270,120 @@ async def test_turn_events_publish_at_once_and_store_in_batches() -> None:
     # The parked event the end released is published, then the batch is announced.
     assert (await receive(layer, channel)) == {"type": events.FRAME, "frame": parked}
     assert (await receive(layer, channel)) == {"type": events.STORED, "conversation_id": 1, "seq": 4}
+
+
+async def test_one_flush_stores_every_running_turns_events_and_keeps_what_failed() -> None:
+    layer = get_channel_layer()
+    assert layer is not None
+    channel = await layer.new_channel()
+    for conversation_id in (1, 2):
+        await layer.group_add(events.conversation_group(conversation_id), channel)
+    calls: list[list[tuple[int, list[int], dict[str, Any]]]] = []
+    fail_next = [True]
+
+    async def save_many(batches: list[events.Batch]) -> set[int]:
+        if fail_next.pop() if fail_next else False:
+            raise ConnectionError("database down")
+        calls.append([(b.message_id, seqs(b.frames), b.fields) for b in batches])
+        return {8}  # reply 8 was ended by another process meanwhile
+
+    async def unused(frames: list[EventFrame], final: bool) -> list[EventFrame]:
+        raise AssertionError("only the flusher stores here")
+
+    flusher = events.Flusher(save_many, interval=3600)
+    one = events.TurnEvents(conversation_id=1, message_id=7, seq=1, save=unused, fields=lambda: {"text": "a"},
+                            flusher=flusher)  # fmt: skip
+    two = events.TurnEvents(conversation_id=2, message_id=8, seq=5, save=unused, fields=lambda: {"text": "b"},
+                            flusher=flusher)  # fmt: skip
+    await one.emit(delta(one.next_seq()))
+    await two.emit(delta(two.next_seq(), conversation_id=2))
+    with pytest.raises(ConnectionError):
+        await flusher.flush()
+    assert seqs(one.pending) == [2] and seqs(two.pending) == [6]  # kept for the next flush
+    await one.emit(delta(one.next_seq()))
+    await flusher.flush()
+    # Both turns in one call, everything each had queued, with the reply's state.
+    assert sorted(calls[0]) == [(7, [2, 3], {"text": "a"}), (8, [6], {"text": "b"})]
+    assert one.pending == [] and two.pending == []  # stored (or dropped: 8 ended elsewhere)
+    await flusher.flush()
+    assert len(calls) == 1  # nothing new: no database call
+    frames = [await receive(layer, channel) for _ in range(4)]
+    stored = [m for m in frames if m["type"] == events.STORED]
+    assert stored == [{"type": events.STORED, "conversation_id": 1, "seq": 3}]  # not for the dropped reply
+    await flusher.stop()
+
+
+async def test_a_closing_turn_waits_for_the_flush_that_holds_its_events() -> None:
+    """The periodic write and the turn's final save never store the same event twice."""
+    writing, release = asyncio.Event(), asyncio.Event()
+    stored: list[int] = []
+
+    async def save_many(batches: list[events.Batch]) -> set[int]:
+        writing.set()
+        await release.wait()
+        stored.extend(seq for b in batches for seq in seqs(b.frames))
+        return set()
+
+    async def save(frames: list[EventFrame], final: bool) -> list[EventFrame]:
+        stored.extend(seqs(frames))
+        return []
+
+    flusher = events.Flusher(save_many, interval=3600)
+    log = events.TurnEvents(conversation_id=1, message_id=7, seq=1, save=save, flusher=flusher)
+    await log.emit(delta(log.next_seq()))
+    await log.emit(delta(log.next_seq()))
+    periodic = asyncio.ensure_future(flusher.flush())
+    await asyncio.wait_for(writing.wait(), 5)
+    await log.emit(delta(log.next_seq()))  # after the write started: the final save's
+    closing = asyncio.ensure_future(log.close())
+    await asyncio.sleep(0)
+    assert not closing.done()  # waits for the write in flight
+    release.set()
+    await asyncio.wait_for(asyncio.gather(periodic, closing), 5)
+    assert stored == [2, 3, 4]  # each once, in order
+    assert flusher.logs == set()
+    await flusher.stop()
+
+
+async def test_the_flusher_runs_only_while_turns_are_registered() -> None:
+    saved = asyncio.Event()
+
+    async def save_many(batches: list[events.Batch]) -> set[int]:
+        saved.set()
+        return set()
+
+    async def save(frames: list[EventFrame], final: bool) -> list[EventFrame]:
+        return []
+
+    flusher = events.Flusher(save_many, interval=0.01)
+    log = events.TurnEvents(conversation_id=1, message_id=7, seq=1, save=save, flusher=flusher)
+    task = flusher._task
+    assert task is not None and not task.done()
+    await log.emit(delta(log.next_seq()))
+    await asyncio.wait_for(saved.wait(), 5)  # stored by the interval, not by the turn
+    assert log.pending == []
+    await log.close()
+    await asyncio.wait_for(task, 5)  # nothing registered: the task ends
+
+
+@pytest.mark.django_db
+def test_replies_save_stores_every_turns_batch_in_one_call(conversation: Conversation) -> None:
+    other = Conversation.objects.create(owner=conversation.owner)
+    first = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    second = Message.objects.create(conversation=other, role="assistant", status="streaming")
+    ended = Message.objects.create(conversation=other, role="assistant", status="failed")
+    batches = [
+        events.Batch(conversation.pk, first.pk, [delta(2, conversation.pk)], {"text": "one", "status": "complete"}),
+        events.Batch(other.pk, second.pk, [delta(3, other.pk), delta(4, other.pk)], {"text": "two"}),
+        events.Batch(other.pk, ended.pk, [delta(9, other.pk)], {"text": "late"}),
+    ]
+    assert services.replies_save(batches) == {ended.pk}
+    assert sorted(Event.objects.values_list("conversation_id", "seq")) == sorted(
+        [(conversation.pk, 2), (other.pk, 3), (other.pk, 4)]
+    )  # the ended reply's late event is dropped
+    first.refresh_from_db()
+    second.refresh_from_db()
+    ended.refresh_from_db()
+    assert (first.text, first.status) == ("one", "streaming")  # only the final save ends a reply
+    assert first.lease_until is not None and first.lease_until > timezone.now()
+    assert second.text == "two" and ended.text == "" and ended.status == "failed"
