@@ -149,3 +149,30 @@ def test_health_reports_a_loaded_detoxify_model(
     }
     # Loaded once per process: asking again returns the same scorer.
     assert wiring.get_scorer() is wiring.get_scorer()
+
+
+def test_the_fallbacks_fast_scores_are_sklearns_scores() -> None:
+    """The fallback scores without sklearn's per-call overhead, and scores exactly as sklearn does
+    (on the public corpora's texts and the disguised set, whatever they hold)."""
+    import gzip
+    import json
+
+    import numpy as np
+    from profanity_check import profanity_check as pc
+
+    from guardrails.checks.classifiers import _linear_sigmoid_ensemble
+
+    root = Path(__file__).resolve().parents[2]
+    texts: list[str] = []
+    for path in sorted((root / "eval" / "public").glob("*.jsonl.gz")) + sorted(
+        (root / "tests" / "guardrails" / "data").glob("*.jsonl*")
+    ):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as lines:
+            texts += [str(json.loads(line).get("text", "")) for line in lines][:2000]
+    assert len(texts) > 1000
+    fast = _linear_sigmoid_ensemble(pc.model)
+    assert fast is not None  # the shipped model has the shape the fast path knows
+    x = pc.vectorizer.transform(texts)
+    assert np.abs(fast(x) - pc.model.predict_proba(x)[:, 1]).max() < 1e-9
+    assert _linear_sigmoid_ensemble(object()) is None  # any other model goes through sklearn
