@@ -33,9 +33,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, TypeVar
+from typing import ClassVar, Protocol, Self, TypeVar
 
 import httpx2
 from huggingface_hub import AsyncInferenceClient, set_async_client_factory
@@ -208,7 +209,7 @@ class TGIBackend:
 
     def __init__(self, config: LLMConfig) -> None:
         self.config = config
-        _share_ssl_context()
+        _share_connections()
 
     async def stream(self, messages: Sequence[Mapping[str, str]]) -> AsyncIterator[Token | Finish]:
         deadline = asyncio.get_running_loop().time() + self.config.total_timeout
@@ -333,20 +334,48 @@ def get_backend() -> Backend:
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _share_ssl_context() -> None:
-    """Make huggingface_hub's per-client httpx client share one SSL context.
+class _SharedClient(httpx2.AsyncClient):
+    """The HTTP client every stream on one event loop uses, kept open between replies.
 
-    One client per stream is what makes cancellation close the connection, but the library's
-    default factory builds a new SSL context (loading the CA bundle) for every client: ~30-60 ms
-    of CPU that blocks the event loop at the start of every turn. This factory is the default one
-    (same event hooks, redirects, no timeout) with the context built once.
+    Each stream's ``AsyncInferenceClient`` enters and leaves the client it is given; for this
+    one that neither opens nor closes anything, so the connections to the LLM server are kept
+    alive and reused (no TCP connect and teardown per reply). Each stream's *response* is still
+    closed by its own ``AsyncInferenceClient``, and closing a response that was not read to its
+    end closes its connection: that is still what makes TGI stop generating.
+    """
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedClient] = weakref.WeakKeyDictionary()
+
+
+@functools.cache
+def _share_connections() -> None:
+    """Make huggingface_hub's ``AsyncInferenceClient`` use one :class:`_SharedClient` per event loop.
+
+    The library's default factory makes a new httpx client per ``AsyncInferenceClient``: a new
+    SSL context (loading the CA bundle: 30-60 ms of CPU on the event loop) and a new connection
+    for every reply. This factory keeps the default's settings (event hooks, redirects, no
+    client-wide timeout: each request carries the stream's) and shares the client, with no cap
+    on connections (every running turn holds one) and up to 100 kept idle.
     """
     template = default_async_client_factory()
     hooks, ssl_context = template.event_hooks, httpx2.create_ssl_context()
+    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=100, keepalive_expiry=30.0)
 
     def factory() -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(event_hooks=hooks, follow_redirects=True, timeout=None, verify=ssl_context)
+        loop = asyncio.get_running_loop()
+        client = _clients.get(loop)
+        if client is None or client.is_closed:
+            client = _clients[loop] = _SharedClient(
+                event_hooks=hooks, follow_redirects=True, timeout=None, verify=ssl_context, limits=limits
+            )
+        return client
 
     set_async_client_factory(factory)
 
