@@ -391,7 +391,7 @@ def main() -> None:
         props = torch.cuda.get_device_properties(device)
         print(f"GPU {props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs, ", end="")
         print(f"capability {props.major}.{props.minor}; CUDA {torch.version.cuda}, ", end="")
-        print(f"cuDNN {torch.backends.cudnn.version()}")
+        print(f"cuDNN {torch.backends.cudnn.version()}")  # type: ignore[no-untyped-call]  # torch leaves it untyped
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, numpy {np.__version__}, ", end="")
     print(f"Python {sys.version.split()[0]}; device {device}; random weights")
     print(f"inputs {MIN_TOKENS}-{MAX_TOKENS} tokens, sorted pool, padded per batch; {args.seconds}s per row")
