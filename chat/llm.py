@@ -36,11 +36,12 @@ import json
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import httpx2
 from huggingface_hub import AsyncInferenceClient, set_async_client_factory
 from huggingface_hub import errors as hf_errors
+from huggingface_hub.inference import _common as hf_common
 from huggingface_hub.utils._http import default_async_client_factory
 
 __all__ = [
@@ -210,6 +211,7 @@ class TGIBackend:
     def __init__(self, config: LLMConfig) -> None:
         self.config = config
         _share_connections()
+        _read_chat_chunks_as_json()
 
     async def stream(self, messages: Sequence[Mapping[str, str]]) -> AsyncIterator[Token | Finish]:
         deadline = asyncio.get_running_loop().time() + self.config.total_timeout
@@ -264,7 +266,7 @@ class TGIBackend:
             )
             try:
                 async for chunk in chunks:
-                    for choice in chunk.choices:
+                    for choice in chunk.choices or ():
                         content = choice.delta.content if choice.delta is not None else None
                         if content:  # a special token (EOS) arrives as "" and is not shown
                             yield Token(content)
@@ -378,6 +380,42 @@ def _share_connections() -> None:
         return client
 
     set_async_client_factory(factory)
+
+
+class _JSONObject(dict[str, Any]):
+    """A JSON object whose fields read as attributes; a missing one reads as None (as the
+    library's dataclasses default them)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self.get(name)
+
+
+@functools.cache
+def _read_chat_chunks_as_json() -> None:
+    """Parse chat-stream lines without huggingface_hub's per-token dataclasses.
+
+    The library turns every ``data:`` line of a chat stream into nested dataclasses
+    (``ChatCompletionStreamOutput.parse_obj_as_instance``): 15 % of the app's CPU at 100
+    streams (``bench.relay --profile``). The same JSON read with ``json.loads`` into
+    :class:`_JSONObject` gives ``_chat`` the same attributes. Everything else stays the
+    library's: the request, HTTP errors, ``[DONE]``, and in-stream errors (a line with an
+    ``error`` field goes through its own parser, which raises its error types). The TGI
+    protocol vectors (tests/chat/test_llm.py) run through this path.
+    """
+    original = hf_common._format_chat_completion_stream_output
+
+    def parse(line: str) -> Any:
+        if not line.startswith("data:"):
+            return None  # a blank line or an SSE comment, as the library does
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            raise StopIteration("[DONE] signal received.")
+        data = json.loads(payload, object_hook=_JSONObject)
+        if not isinstance(data, dict) or data.get("error") is not None:
+            return original(line)  # the library's errors, exactly
+        return data
+
+    hf_common._format_chat_completion_stream_output = parse  # same contract, lighter objects
 
 
 async def _before(deadline: float, awaitable: Awaitable[_T]) -> _T:
