@@ -364,11 +364,13 @@ def _share_connections() -> None:
     SSL context (loading the CA bundle: 30-60 ms of CPU on the event loop) and a new connection
     for every reply. This factory keeps the default's settings (event hooks, redirects, no
     client-wide timeout: each request carries the stream's) and shares the client, with no cap
-    on connections (every running turn holds one) and up to 100 kept idle.
+    on connections (every running turn holds one) and up to 100 kept idle, for 4 s: less than
+    the idle timeout of the servers it talks to (uvicorn, under llama.cpp's Python server,
+    closes after 5 s), so a reply never starts on a connection the server is closing.
     """
     template = default_async_client_factory()
     hooks, ssl_context = template.event_hooks, httpx2.create_ssl_context()
-    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=100, keepalive_expiry=30.0)
+    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=100, keepalive_expiry=4.0)
 
     def factory() -> httpx2.AsyncClient:
         loop = asyncio.get_running_loop()
