@@ -411,31 +411,6 @@ def stop(proc: subprocess.Popen[Any] | None) -> None:
 #: What-if changes to the app, applied in the app's process only (a ``sitecustomize`` module on its
 #: PYTHONPATH), so a suggestion can be measured before anyone edits the app. Each is a candidate fix.
 PATCHES = {
-    # huggingface_hub turns every SSE chunk into nested dataclasses (parse_obj_as_instance, with a
-    # __setattr__ hook per field): ~100-180 us per token. Same attribute access for chat/llm.py
-    # (chunk.choices[i].delta.content, .finish_reason, chunk.usage.*), from one json.loads.
-    "fast-sse": """
-import json
-from huggingface_hub.inference import _common
-
-_original = _common._format_chat_completion_stream_output
-
-class _Obj(dict):
-    __getattr__ = dict.get  # a missing field reads as None, like the dataclasses' defaults
-
-def _fast(line):
-    if not line.startswith("data:"):
-        return None
-    payload = line[5:].strip()
-    if payload == "[DONE]":
-        raise StopIteration("[DONE] signal received.")
-    data = json.loads(payload, object_hook=_Obj)
-    if data.get("error") is not None:
-        return _original(line)  # the library's own error mapping
-    return data
-
-_common._format_chat_completion_stream_output = _fast
-""",
     # channels-redis' default layer delivers each message with ~4 Redis round trips (EVAL, BZPOPMIN,
     # ZADD, ZPOPMIN) under one receive lock per process; its pub/sub layer publishes once per
     # group_send and pushes to subscribers. Swaps the backend in config.settings (only with REDIS_URL).
@@ -540,22 +515,29 @@ class App:
 # --- profiling (--profile) --------------------------------------------------------------------
 
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
+    ("checks: patterns and normalized views", ("guardrails/checks/patterns", "guardrails/checks/detectors",
+                                               "guardrails/normalize", "/regex/")),
+    ("checks: toxicity model", ("guardrails/checks/classifiers", "guardrails/checks/batcher",
+                                "guardrails/checks/toxicity", "sklearn/", "numpy/", "scipy/", "torch/",
+                                "onnxruntime/")),
+    ("moderation stages (chunking, checking, policy)", ("guardrails/",)),
     ("JSON encode/decode", ("/json/",)),
-    ("ORM + SQLite (EventLog flush, turn_start)", ("django/db/", "sqlite3")),
-    ("channel layer", ("channels/layers.py", "channels_redis", "redis/")),
-    ("asgiref sync_to_async / threads", ("asgiref/", "concurrent/futures", "threading.py")),
-    ("huggingface_hub (SSE -> dataclasses)", ("huggingface_hub/",)),
-    ("httpx2/httpcore (HTTP client)", ("httpx2/", "httpcore", "h11/", "anyio/", "ssl.py", "certifi")),
-    ("consumer + turn (chat/, channels/)", ("chat/", "channels/")),
+    ("ORM + SQLite (turn start, flushes, final save)", ("django/db/", "sqlite3")),
+    ("channel layer", ("channels/layers.py", "chat/layers.py", "channels_redis", "redis/")),
+    ("thread hand-offs (asgiref, executor)", ("asgiref/", "concurrent/futures", "threading.py")),
+    ("TGI client: huggingface_hub", ("huggingface_hub/",)),
+    ("TGI client: httpx2/httpcore/h11", ("httpx2/", "httpcore", "h11/", "anyio/", "ssl.py", "certifi")),
+    ("turn, consumer, event stream (chat/, channels/)", ("chat/", "channels/")),
     ("WS server: daphne/Twisted/autobahn", ("daphne/", "twisted/", "autobahn/", "txaio/", "zope/")),
     ("WS server: uvicorn/websockets", ("uvicorn/", "websockets/", "httptools")),
-    ("asyncio event loop", ("asyncio/", "uvloop", "selectors.py")),
+    ("asyncio/uvloop scheduling and I/O", ("asyncio/", "uvloop", "selectors.py")),
     ("logging", ("logging/",)),
-]
+]  # fmt: skip
 
 
-def summarize_profile(raw: Path, top: int = 25) -> str:
-    """Collapsed py-spy stacks -> share of samples by subsystem (leaf-first) and hottest functions."""
+def summarize_profile(raw: Path, top: int = 25, cpu_per_1k: float | None = None) -> str:
+    """Collapsed py-spy stacks -> share of samples by subsystem (leaf-first) and hottest functions;
+    with ``cpu_per_1k`` (the phase's app CPU seconds per 1,000 tokens) also each subsystem's seconds."""
     by_cat: collections.Counter[str] = collections.Counter()
     by_self: collections.Counter[str] = collections.Counter()
     by_incl: collections.Counter[str] = collections.Counter()
@@ -581,7 +563,9 @@ def summarize_profile(raw: Path, top: int = 25) -> str:
     if not total:
         return "  (no samples)"
     lines = [f"  {total} samples of busy threads; where the CPU goes (innermost known subsystem):"]
-    lines += [f"    {100 * c / total:5.1f}%  {name}" for name, c in by_cat.most_common()]
+    for name, c in by_cat.most_common():
+        seconds = f"  {cpu_per_1k * c / total:.3f} s/1k tok" if cpu_per_1k else ""
+        lines.append(f"    {100 * c / total:5.1f}%{seconds}  {name}")
     lines.append("  hottest functions, self time:")
     lines += [f"    {100 * c / total:5.1f}%  {name}" for name, c in by_self.most_common(top)]
     lines.append("  project and channel functions, inclusive time:")
@@ -793,8 +777,10 @@ async def run_config(
         )
         if args.profile:
             for path in workdir.glob(f"profile-{cfg.server}-{cfg.layer}.txt"):  # noqa: ASYNC240  the report, after the phases
+                largest = pooled[max(args.clients)][1]
+                cpu_k = largest.cpu_app / largest.tokens * 1000 if largest.tokens else None
                 print(f"  py-spy profile of the app at N={max(args.clients)} ({path}):")
-                print(summarize_profile(path))
+                print(summarize_profile(path, cpu_per_1k=cpu_k))
         if app.server_errors():
             print("  --- last lines of the app's log ---\n" + tail(app.log))
     finally:
