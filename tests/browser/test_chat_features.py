@@ -168,6 +168,11 @@ def test_held_part_says_when_and_the_decision_is_text_with_a_badge_elsewhere(pag
     expect(reply.locator(".msg__checking")).to_be_hidden()
     expect(reply.locator(".seg--held")).to_contain_text("usually within 15 minutes")
     expect(reply.get_by_role("button", name="Good reply")).to_be_visible()  # the released sentence
+    # The note's title and its hint read as two pieces, not run together ("reviewA person...").
+    label = reply.locator(".seg--held .seg__label").bounding_box()
+    hint = reply.locator(".seg--held .seg__hint").bounding_box()
+    assert label is not None and hint is not None
+    assert hint["x"] >= label["x"] + label["width"] + 4 or hint["y"] >= label["y"] + label["height"]
     shot(page, "28-held-with-time")
     page.evaluate(
         """() => window.chatApp.handleFrame({conversation_id: 525252, seq: 6, type: 'review_resolved',

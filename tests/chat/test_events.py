@@ -336,7 +336,7 @@ async def test_a_closing_turn_waits_for_the_flush_that_holds_its_events() -> Non
     await asyncio.wait_for(writing.wait(), 5)
     await log.emit(delta(log.next_seq()))  # after the write started: the final save's
     closing = asyncio.ensure_future(log.close())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # wait-ok: one loop step, not a timed wait: lets close() start and block
     assert not closing.done()  # waits for the write in flight
     release.set()
     await asyncio.wait_for(asyncio.gather(periodic, closing), 5)
