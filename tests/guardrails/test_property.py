@@ -156,11 +156,22 @@ async def test_time_cuts_never_show_a_planted_span_whole(
     nothing that chunking by text alone holds (the same reply, one token, is the reference)."""
     text, spans = reply
     reference = await run_reply([text], checker, on_fail=on_fail, context_chars=context_chars)
-    caught = [
-        (plant, start)
-        for plant, start in spans
-        if any(isinstance(o, policy.Hold) and o.chunk.start < start + len(plant.text) <= o.chunk.end for o in reference)
-    ]
+    # A plant the reference holds, and where the part its check found ends: a pattern may need
+    # only the plant's first words ("I've processed a refund" of "... of $40 for you").
+    caught = []
+    for plant, start in spans:
+        end = start + len(plant.text)
+        if not any(isinstance(o, policy.Hold) and o.chunk.start < end <= o.chunk.end for o in reference):
+            continue
+        found = [
+            v.span[1]
+            for o in reference
+            if isinstance(o, policy.Hold)
+            for v in o.reasons
+            if v.check == plant.check and (plant.label is None or v.label == plant.label) and start < v.span[1]
+            and v.span[0] < end
+        ]  # fmt: skip
+        caught.append((plant, start, min([end, *found])))
     points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
     pieces = [text[a:b] for a, b in itertools.pairwise(points)]
     config = GuardrailsSettings(
@@ -176,11 +187,11 @@ async def test_time_cuts_never_show_a_planted_span_whole(
     decisions = [o for o in out if isinstance(o, policy.Release | policy.Hold)]
     assert "".join(o.chunk.text for o in decisions) == text
     released = "".join(o.chunk.text if isinstance(o, policy.Release) else "\0" * len(o.chunk.text) for o in decisions)
-    for plant, start in caught:
+    for plant, start, found_end in caught:
         end = start + len(plant.text)
         assert released[start:end] != plant.text, f"{plant.text!r} shown whole"
-        (last,) = [o for o in decisions if o.chunk.start < end <= o.chunk.end]
-        assert isinstance(last, policy.Hold), f"the chunk completing {plant.text!r} was released"
+        (last,) = [o for o in decisions if o.chunk.start < found_end <= o.chunk.end]
+        assert isinstance(last, policy.Hold), f"the chunk completing what was found of {plant.text!r} was released"
         named = [
             v
             for o in decisions
