@@ -105,30 +105,36 @@ class CombinedChecker:
         return CombinedChecker(checks, timeout=self.timeout, fail_modes=self.fail_modes)
 
     async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
-        names = list(self.checks)
-        results = await asyncio.gather(*(self._run(name, text, context, offset) for name in names))
-        return [verdict for verdicts in results for verdict in verdicts]
-
-    async def _run(self, name: str, text: str, context: str, offset: int) -> list[Verdict]:
-        # A task and asyncio.wait (not wait_for) so that a TimeoutError raised *inside* a check
-        # counts as its error, not as our timeout.
-        task = asyncio.ensure_future(self.checks[name].check(text, context=context, offset=offset))
+        # One task per check and one wait for all of them (they start together, so one clock is
+        # each one's limit): a chunk costs no more event-loop work than its checks need. Tasks
+        # and asyncio.wait, not wait_for, so that a TimeoutError raised *inside* a check counts
+        # as its error, not as our timeout.
+        tasks = {
+            name: asyncio.ensure_future(check.check(text, context=context, offset=offset))
+            for name, check in self.checks.items()
+        }
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.timeout)
+            _, late = await asyncio.wait(tasks.values(), timeout=self.timeout)
         except asyncio.CancelledError:
-            task.cancel()
+            for task in tasks.values():
+                task.cancel()
             raise
-        if not done:
-            task.cancel()
-            # Give the check a moment to unwind (close sockets, drop its batch slot).
-            await asyncio.wait({task}, timeout=0.1)
-            log.warning("check %s timed out after %.2fs", name, self.timeout)
-            return [self._failure(name, "timeout", text, offset, f"no answer within {self.timeout}s")]
-        exc = task.exception()
-        if exc is not None:
-            log.error("check %s failed", name, exc_info=exc)
-            return [self._failure(name, "error", text, offset, f"{type(exc).__name__}: {exc}")]
-        return task.result()
+        if late:
+            for task in late:
+                task.cancel()
+            # Give the checks a moment to unwind (close sockets, drop their batch slots).
+            await asyncio.wait(late, timeout=0.1)
+        verdicts: list[Verdict] = []
+        for name, task in tasks.items():
+            if task in late:
+                log.warning("check %s timed out after %.2fs", name, self.timeout)
+                verdicts.append(self._failure(name, "timeout", text, offset, f"no answer within {self.timeout}s"))
+            elif (exc := task.exception()) is not None:
+                log.error("check %s failed", name, exc_info=exc)
+                verdicts.append(self._failure(name, "error", text, offset, f"{type(exc).__name__}: {exc}"))
+            else:
+                verdicts += task.result()
+        return verdicts
 
     def _failure(self, name: str, label: str, text: str, offset: int, error: str) -> Verdict:
         mode = self.fail_modes.get(name, "closed")
