@@ -27,8 +27,10 @@ and rewrite that one field to the local folder, so the hub name never reaches th
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
+import math
 import re
 import socket
 import tempfile
@@ -388,9 +390,9 @@ class ProfanityCheckClassifier:
     def __init__(self, reason: str) -> None:
         from profanity_check import profanity_check as pc  # loads the two joblib files
 
-        self._vectorizer = pc.vectorizer
-        self._model = pc.model
-        self._probability = _linear_sigmoid_ensemble(pc.model) or (lambda x: pc.model.predict_proba(x)[:, 1])
+        self._score = _linear_tfidf_scorer(pc.vectorizer, pc.model) or (
+            lambda texts: [float(p) for p in pc.model.predict_proba(pc.vectorizer.transform(texts))[:, 1]]
+        )
         version = metadata.version("alt-profanity-check")
         self.info = ModelInfo(name="alt-profanity-check", version=version, source=f"fallback: {reason}", fallback=True)
 
@@ -406,21 +408,24 @@ class ProfanityCheckClassifier:
                 owners.append(n)
         scores = [0.0] * len(batch)
         if pieces:
-            probabilities = self._probability(self._vectorizer.transform(pieces))
-            for owner, p in zip(owners, probabilities, strict=True):
-                scores[owner] = max(scores[owner], float(p))
+            for owner, p in zip(owners, self._score(pieces), strict=True):
+                scores[owner] = max(scores[owner], p)
         return [{"profanity": s} for s in scores]
 
 
-def _linear_sigmoid_ensemble(model: Any) -> Callable[[Any], Any] | None:
-    """``model.predict_proba(x)[:, 1]`` as two array operations, for the model alt-profanity-check
-    ships: a ``CalibratedClassifierCV`` of linear SVMs with sigmoid calibration, binary.
+def _linear_tfidf_scorer(vectorizer: Any, model: Any) -> Callable[[Sequence[str]], list[float]] | None:
+    """``model.predict_proba(vectorizer.transform(texts))[:, 1]`` in plain Python, for the model
+    alt-profanity-check ships: word-unigram TF-IDF (l2 norm) into a ``CalibratedClassifierCV`` of
+    linear SVMs with sigmoid calibration, binary.
 
-    sklearn's own path validates its input and re-encodes labels on every call: about 6 ms for a
-    batch of 30 windows on this machine, the largest single cost of moderating a chunk. This is the
-    same arithmetic (each fold: ``expit(-(a * (x @ coef + intercept) + b))``, then the mean over
-    folds, as sklearn averages them), checked against sklearn in the tests. Returns None for any
-    other model shape, which then goes through sklearn.
+    sklearn's own path validates its input, builds sparse matrices and re-encodes labels on every
+    call: about 1 ms for a batch of one to three texts on this machine, whatever their size, which
+    at a few streams (batches that small) was a fifth of the app's CPU. A chunk's windows hold a
+    handful of known words, so this is a few dozen multiplications: per window, each known word's
+    ``count * idf``, the l2 norm, then per fold ``expit(-(a * (x @ coef + intercept) + b))`` and
+    the mean over folds, as sklearn does. The tokens come from the vectorizer's own analyzer
+    (lowercasing, token pattern, stop words). Checked against sklearn in the tests. Returns None
+    for any other vectorizer or model shape, which then goes through sklearn.
     """
     import numpy as np
 
@@ -428,20 +433,49 @@ def _linear_sigmoid_ensemble(model: Any) -> Callable[[Any], Any] | None:
     if not folds or getattr(model, "method", None) != "sigmoid" or len(getattr(model, "classes_", ())) != 2:
         return None
     try:
+        params = vectorizer.get_params()
+        simple = params["analyzer"] == "word" and tuple(params["ngram_range"]) == (1, 1) and not params["binary"]
+        if not simple or params["sublinear_tf"] or params["norm"] not in ("l2", None):
+            return None
+        analyze = vectorizer.build_analyzer()
+        vocabulary: Mapping[str, int] = vectorizer.vocabulary_
+        idf = np.asarray(vectorizer.idf_, dtype=np.float64) if params["use_idf"] else np.ones(len(vocabulary))
         coef = np.column_stack([np.asarray(f.estimator.coef_, dtype=np.float64).ravel() for f in folds])
-        intercept = np.array([float(np.ravel(f.estimator.intercept_)[0]) for f in folds])
-        a = np.array([float(f.calibrators[0].a_) for f in folds])
-        b = np.array([float(f.calibrators[0].b_) for f in folds])
-    except (AttributeError, IndexError, TypeError, ValueError):
+        intercept = [float(np.ravel(f.estimator.intercept_)[0]) for f in folds]
+        a = [float(f.calibrators[0].a_) for f in folds]
+        b = [float(f.calibrators[0].b_) for f in folds]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
         return None
-    if coef.shape[1] != len(folds) or any(len(f.calibrators) != 1 for f in folds):
+    if coef.shape != (len(vocabulary), len(folds)) or any(len(f.calibrators) != 1 for f in folds):
         return None
+    l2 = params["norm"] == "l2"
+    # Per known word: its idf and its weight in each fold.
+    weights = {term: (float(idf[j]), tuple(float(w) for w in coef[j])) for term, j in vocabulary.items()}
+    calibration = list(zip(intercept, a, b, strict=True))
 
-    def probability(x: Any) -> Any:
-        z = np.clip(a * (np.asarray(x @ coef) + intercept) + b, -500.0, 500.0)  # no exp overflow
-        return (1.0 / (1.0 + np.exp(z))).mean(axis=1)
+    # A token never spans whitespace, so a text's tokens are its words' tokens in turn; the
+    # windows of a stream's chunks share most of their words, so each word is analyzed once.
+    @functools.lru_cache(maxsize=65536)
+    def known(word: str) -> tuple[str, ...]:
+        return tuple(t for t in analyze(word) if t in weights)
 
-    return probability
+    def score(texts: Sequence[str]) -> list[float]:
+        out = []
+        for text in texts:
+            counts: dict[str, int] = {}
+            for word in text.split():
+                for token in known(word):
+                    counts[token] = counts.get(token, 0) + 1
+            terms = [(n * weights[t][0], weights[t][1]) for t, n in counts.items()]
+            norm = math.sqrt(sum(v * v for v, _ in terms)) if l2 and terms else 1.0
+            p = 0.0
+            for k, (c, ak, bk) in enumerate(calibration):
+                z = c + sum(v * w[k] for v, w in terms) / norm
+                p += 1.0 / (1.0 + math.exp(min(500.0, max(-500.0, ak * z + bk))))  # no exp overflow
+            out.append(p / len(calibration))
+        return out
+
+    return score
 
 
 # --- Choosing ---------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def test_the_fallbacks_fast_scores_are_sklearns_scores() -> None:
     import numpy as np
     from profanity_check import profanity_check as pc
 
-    from guardrails.checks.classifiers import _linear_sigmoid_ensemble
+    from guardrails.checks.classifiers import _linear_tfidf_scorer, word_windows
 
     root = Path(__file__).resolve().parents[2]
     texts: list[str] = []
@@ -171,8 +171,12 @@ def test_the_fallbacks_fast_scores_are_sklearns_scores() -> None:
         with opener(path, "rt", encoding="utf-8") as lines:
             texts += [str(json.loads(line).get("text", "")) for line in lines][:2000]
     assert len(texts) > 1000
-    fast = _linear_sigmoid_ensemble(pc.model)
+    # Whole texts and the four-word windows the fallback actually scores.
+    texts += [w for text in texts[::10] for w in word_windows(text)]
+    fast = _linear_tfidf_scorer(pc.vectorizer, pc.model)
     assert fast is not None  # the shipped model has the shape the fast path knows
-    x = pc.vectorizer.transform(texts)
-    assert np.abs(fast(x) - pc.model.predict_proba(x)[:, 1]).max() < 1e-9
-    assert _linear_sigmoid_ensemble(object()) is None  # any other model goes through sklearn
+    sklearn = pc.model.predict_proba(pc.vectorizer.transform(texts))[:, 1]
+    assert np.abs(np.array(fast(texts)) - sklearn).max() < 1e-9
+    # Any other vectorizer or model goes through sklearn.
+    assert _linear_tfidf_scorer(pc.vectorizer, object()) is None
+    assert _linear_tfidf_scorer(object(), pc.model) is None
