@@ -1,9 +1,13 @@
-"""Micro-batching: many coroutines' inference requests served by one worker thread.
+"""Micro-batching: many coroutines' inference requests served by one ``predict`` call.
 
-Async callers ``await batcher.submit(item)``; the worker thread takes the first waiting item,
-gathers more for up to ``max_wait_s`` (or until ``max_batch``), runs ``predict`` on the batch
-once and hands each caller its own result on that caller's event loop. One thread per model:
-inference never blocks an event loop, and under load each model call serves many streams.
+Async callers ``await batcher.submit(item)``. :class:`MicroBatcher` serves them from one worker
+thread: it takes the first waiting item, gathers more for up to ``max_wait_s`` (or until
+``max_batch``), runs ``predict`` on the batch once and hands each caller its own result on that
+caller's event loop. One thread per model: inference never blocks an event loop, and under load
+each model call serves many streams. :class:`InlineBatcher` has the same contract for a model
+that costs microseconds an item, where the thread hand-off would cost more than the inference:
+it runs ``predict`` on the callers' event loop, once per loop iteration, for everything
+submitted in it.
 """
 
 from __future__ import annotations
@@ -133,3 +137,56 @@ class MicroBatcher(Generic[T, R]):
 
         with contextlib.suppress(RuntimeError):  # RuntimeError: that caller's event loop has closed
             request.loop.call_soon_threadsafe(resolve)
+
+
+class InlineBatcher(Generic[T, R]):
+    """:class:`MicroBatcher`'s contract without a thread, for a cheap ``predict``.
+
+    The first ``submit`` of a loop iteration schedules one ``predict`` (``loop.call_soon``) for
+    every item submitted on that loop until it runs (up to ``max_batch`` a call), so the checks
+    of all the chunks that became ready together are scored together. ``predict`` blocks the
+    loop while it runs: only for models that score a batch in about a millisecond. A caller
+    that stopped waiting before its batch ran is skipped.
+    """
+
+    def __init__(self, predict: Callable[[Sequence[T]], Sequence[R]], *, max_batch: int = 32) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._predict = predict
+        self.max_batch = max_batch
+        self.stats = BatchStats()
+        # Requests per event loop (a process may run several: tests, management commands).
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[T, asyncio.Future[R]]]] = {}
+
+    async def submit(self, item: T) -> R:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._run, loop)
+        pending.append((item, future))
+        return await future
+
+    def close(self) -> None:
+        """Nothing to stop: there is no thread (idempotent, like :meth:`MicroBatcher.close`)."""
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        requests = [r for r in self._pending.pop(loop, []) if not r[1].done()]
+        for start in range(0, len(requests), self.max_batch):
+            batch = requests[start : start + self.max_batch]
+            started = time.perf_counter()
+            try:
+                results = list(self._predict([item for item, _ in batch]))
+                if len(results) != len(batch):
+                    raise RuntimeError(f"predict returned {len(results)} results for {len(batch)} items")
+            except Exception as exc:
+                log.exception("batched inference failed for %d items", len(batch))
+                for _, future in batch:
+                    future.set_exception(exc)
+            else:
+                for (_, future), result in zip(batch, results, strict=True):
+                    future.set_result(result)
+            self.stats.batches += 1
+            self.stats.items += len(batch)
+            self.stats.busy_s += time.perf_counter() - started

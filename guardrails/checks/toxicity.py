@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import regex
 
 from guardrails.checks import Verdict
-from guardrails.checks.batcher import MicroBatcher
+from guardrails.checks.batcher import InlineBatcher, MicroBatcher
 from guardrails.checks.classifiers import ModelInfo, ToxicityClassifier, ToxicityInput
 from guardrails.normalize import Level, Normalized, normalize
 
@@ -29,14 +29,18 @@ class Scorer(Protocol):
 
 
 class ToxicityScorer:
-    """A classifier behind a :class:`MicroBatcher` (one worker thread)."""
+    """A classifier behind a batcher: a :class:`MicroBatcher` (one worker thread), or an
+    :class:`InlineBatcher` on the callers' event loop when the classifier says it is cheap
+    enough (``runs_inline``: the fallback's linear model, ~0.1 ms an input)."""
 
     def __init__(self, classifier: ToxicityClassifier, *, max_batch: int, max_wait_s: float) -> None:
         self.classifier = classifier
         self.info = classifier.info
-        self.batcher: MicroBatcher[ToxicityInput, dict[str, float]] = MicroBatcher(
-            classifier.predict, max_batch=max_batch, max_wait_s=max_wait_s, name="toxicity"
-        )
+        self.batcher: MicroBatcher[ToxicityInput, dict[str, float]] | InlineBatcher[ToxicityInput, dict[str, float]]
+        if getattr(classifier, "runs_inline", False):
+            self.batcher = InlineBatcher(classifier.predict, max_batch=max_batch)
+        else:
+            self.batcher = MicroBatcher(classifier.predict, max_batch=max_batch, max_wait_s=max_wait_s, name="toxicity")
 
     async def score(self, item: ToxicityInput) -> dict[str, float]:
         return await self.batcher.submit(item)

@@ -87,6 +87,27 @@ async def test_batched_scores_equal_one_at_a_time_scores(tiny_checkpoint: tuple[
         assert all(abs(a[k] - b[k]) < 1e-5 for k in a)
 
 
+async def test_the_fallback_scores_on_the_event_loop_and_a_model_in_its_thread(
+    tiny_checkpoint: tuple[Path, Path],
+) -> None:
+    """The fallback's fast path costs less than a thread hand-off, so it is batched inline; a
+    transformer keeps its worker thread. Both score the same inputs as one at a time."""
+    from guardrails.checks.batcher import InlineBatcher, MicroBatcher
+    from guardrails.checks.classifiers import ProfanityCheckClassifier
+
+    fallback = ProfanityCheckClassifier("test")
+    scorer = toxicity.ToxicityScorer(fallback, max_batch=16, max_wait_s=0.05)
+    assert isinstance(scorer.batcher, InlineBatcher)
+    together = await asyncio.wait_for(asyncio.gather(*(scorer.score(ToxicityInput(t)) for t in TEXTS)), 30)
+    assert together == [fallback.predict([ToxicityInput(t)])[0] for t in TEXTS]
+    assert scorer.batcher.stats.batches == 1
+    checkpoint, config_dir = tiny_checkpoint
+    model = load_classifier(model_type="unbiased", checkpoint=str(checkpoint), config_dir=str(config_dir))
+    threaded = toxicity.ToxicityScorer(model, max_batch=16, max_wait_s=0.05)
+    assert isinstance(threaded.batcher, MicroBatcher)
+    threaded.close()
+
+
 def test_without_weights_the_fallback_engages_loudly(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     with caplog.at_level(logging.ERROR):
         classifier = load_classifier(model_type="unbiased", checkpoint=str(tmp_path / "missing.ckpt"))
