@@ -112,7 +112,10 @@ async def test_inline_a_caller_that_gave_up_is_skipped() -> None:
 
 
 def test_inline_serves_each_event_loop_on_its_own() -> None:
-    batcher = InlineBatcher(lambda items: [i + 1 for i in items])
+    def predict(items: Sequence[int]) -> list[int]:
+        return [i + 1 for i in items]
+
+    batcher = InlineBatcher(predict)
 
     async def one(i: int) -> int:
         return await asyncio.wait_for(batcher.submit(i), 10)
