@@ -20,6 +20,22 @@ import pytest
 
 from chat.http1 import LeanTransport
 
+# pytest-asyncio 1.5 deprecates overriding this fixture for a conftest hook that would apply to
+# the whole suite; here only this module runs on both loops.
+pytestmark = pytest.mark.filterwarnings('ignore:Overriding the "event_loop_policy" fixture:DeprecationWarning')
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def event_loop_policy(request: pytest.FixtureRequest) -> asyncio.AbstractEventLoopPolicy:
+    """Every test on both loops: the app serves on uvloop, whose transports are its own classes."""
+    if request.param == "uvloop":
+        import uvloop
+
+        policy: asyncio.AbstractEventLoopPolicy = uvloop.EventLoopPolicy()
+        return policy
+    return asyncio.DefaultEventLoopPolicy()
+
+
 WAIT = 5.0  # seconds: the most any one step may take before the test fails
 TIMEOUT = httpx2.Timeout(connect=2.0, read=WAIT, write=WAIT, pool=2.0)
 
