@@ -75,8 +75,9 @@ def moderate(checker: Checker, context_chars: int) -> Stage:
     alone: a few words out of their sentence ("This vacuum sucks ") can look bad. It waits for
     the next chunk and is checked once more as one text with it (same context, same start),
     alongside that chunk's own check. If that joint check holds nothing, the chunk is released
-    and carries the joint verdicts instead of its own; otherwise it keeps its own verdicts plus
-    the joint failing ones and is held. Either way the next chunk is then decided on its own
+    and carries the joint verdicts instead of its own (less flags starting after it: the next
+    chunk reports those); otherwise it keeps its own verdicts plus the joint failing ones and
+    is held. Either way the next chunk is then decided on its own
     verdicts (a time chunk holding alone is deferred in turn: at most one joint check per
     chunk). With no next chunk (the stream ends, or another item such as ``Finish`` comes
     first) it is decided on its own verdicts. Only hold-severity failures defer: flagged text
@@ -172,7 +173,9 @@ def moderate(checker: Checker, context_chars: int) -> Stage:
                     if any(v.holds for v in together):  # held, with both judgements as reasons
                         decided = CheckedChunk(alone.chunk, alone.verdicts + [v for v in together if not v.passed])
                     else:  # innocent in its sentence: the joint judgement replaces its own
-                        decided = CheckedChunk(alone.chunk, together)
+                        # (findings starting after it are this chunk's own, reported with it).
+                        mine = [v for v in together if v.passed or v.span[0] < alone.chunk.end]
+                        decided = CheckedChunk(alone.chunk, mine)
                     ready += settle(decided)
                 checked = CheckedChunk(item, verdicts)
                 if item.boundary == "time" and any(v.holds for v in verdicts):

@@ -214,6 +214,13 @@ async def test_a_flagged_time_cut_chunk_is_not_deferred() -> None:
     assert len(checker.calls) == 2
 
 
+async def test_a_time_cut_chunk_released_with_the_next_chunk_leaves_the_next_chunk_its_flags() -> None:
+    checker = OutOfContext(bad="MEH", bad_severity="flag")
+    chunks = [chunk(0, "This vacuum sucks ", 0, "time"), chunk(1, "at MEH. ", 18)]
+    out = await collect(stages.moderate(checker, context_chars=50)(tokens(chunks)))
+    assert [[v.label for v in o.verdicts if not v.passed] for o in out] == [[], ["bad"]]
+
+
 async def test_a_capped_chunk_inherits_the_verdicts_of_a_time_cut_chunk_judged_again() -> None:
     chunks = [chunk(0, "xx ", 0, "cap"), chunk(1, "This vacuum sucks ", 3, "time"), chunk(2, "at hair. ", 21)]
     out = await collect(stages.moderate(OutOfContext(), context_chars=50)(tokens(chunks)))
