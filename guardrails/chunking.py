@@ -22,7 +22,10 @@ Invariants (tests/guardrails/test_chunking.py checks them as properties):
 
 A time cut can split a multi-word phrase; the checking stage gives each chunk the text before
 it as context, so the phrase is seen whole when its last part arrives and is held from the cut
-on: its first words may show, the whole phrase never does.
+on: its first words may show, the whole phrase never does. A time cut can also leave a few words
+that look bad out of their sentence ("This vacuum sucks "): a ``"time"`` chunk that holds on its
+own is judged again as one text with the next chunk before it is decided, and released if that
+passes (``stages.moderate``). A span lying wholly inside it is in that text too: it stays held.
 """
 
 from __future__ import annotations

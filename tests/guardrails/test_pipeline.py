@@ -2,30 +2,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 
 import pytest
 
 from guardrails import chunking, policy, stages
-from guardrails.checks import Verdict
+from guardrails.checks import Severity, Verdict
 from guardrails.chunking import Chunk
 from guardrails.stages import CheckedChunk
 from tests.guardrails.conftest import collect, released_text, run_reply, tokens
 
 
 class Recorder:
-    """A checker that records what it was asked and fails texts containing ``bad``. Call ``n``
-    sets ``started[n]`` once recorded, then waits for ``delays[n]``."""
+    """A checker that records what it was asked and fails texts containing ``bad`` (with
+    ``bad_severity``). Call ``n`` sets ``started[n]`` once recorded, then waits for
+    ``delays[n]`` (and sets ``cancelled[n]`` if it is cancelled meanwhile)."""
 
     def __init__(
         self,
         bad: str = "BAD",
+        bad_severity: Severity = "hold",
         delays: dict[int, asyncio.Event] | None = None,
         started: dict[int, asyncio.Event] | None = None,
+        cancelled: dict[int, asyncio.Event] | None = None,
     ) -> None:
         self.bad = bad
+        self.bad_severity: Severity = bad_severity
         self.calls: list[tuple[str, str, int]] = []
         self.delays = delays or {}
         self.started = started or {}
+        self.cancelled = cancelled or {}
 
     async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
         n = len(self.calls)
@@ -33,13 +39,37 @@ class Recorder:
         if n in self.started:
             self.started[n].set()
         if n in self.delays:
-            await self.delays[n].wait()
+            try:
+                await self.delays[n].wait()
+            except asyncio.CancelledError:
+                if n in self.cancelled:
+                    self.cancelled[n].set()
+                raise
         window = context + text
         at = window.find(self.bad)
         if at == -1 or at + len(self.bad) <= len(context):
             return []
         start = offset - len(context) + at
-        return [Verdict("fake", "bad", 1.0, (start, start + len(self.bad)), passed=False)]
+        span = (start, start + len(self.bad))
+        return [Verdict("fake", "bad", 1.0, span, passed=False, severity=self.bad_severity)]
+
+
+class OutOfContext(Recorder):
+    """A :class:`Recorder` that also fails a text ending in ``words`` (a few words judged out of
+    their sentence, like a model scoring "This vacuum sucks " alone) and passes them when more
+    text follows. ``severity``: of that failure."""
+
+    def __init__(self, words: str = "sucks ", *, severity: Severity = "hold", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.words = words
+        self.severity: Severity = severity
+
+    async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
+        verdicts = await super().check(text, context=context, offset=offset)
+        if text.endswith(self.words):
+            span = (offset, offset + len(text))
+            verdicts.append(Verdict("fake", "out-of-context", 0.9, span, passed=False, severity=self.severity))
+        return verdicts
 
 
 def chunk(index: int, text: str, start: int, boundary: chunking.Boundary = "sentence") -> Chunk:
@@ -83,6 +113,139 @@ async def test_a_capped_chunk_inherits_the_failure_of_the_chunk_after_it() -> No
     out = await collect(stages.moderate(checker, context_chars=50)(tokens(chunks)))
     assert [bool(c.verdicts) for c in out] == [True, True, False]
     assert out[0].verdicts[0].span == (3, 11)
+
+
+def holds(item: CheckedChunk) -> list[str]:
+    return [v.label for v in item.verdicts if v.holds]
+
+
+async def test_a_time_cut_chunk_holding_alone_is_released_when_it_passes_with_the_next_chunk() -> None:
+    checker = OutOfContext()
+    chunks = [chunk(0, "This vacuum sucks ", 0, "time"), chunk(1, "at picking up hair. ", 18), "FINISH"]
+    out = await collect(stages.moderate(checker, context_chars=50)(tokens(chunks)))
+    assert [o.chunk.text if isinstance(o, CheckedChunk) else o for o in out] == [
+        "This vacuum sucks ",
+        "at picking up hair. ",
+        "FINISH",
+    ]
+    assert [holds(o) for o in out[:2]] == [[], []]
+    # Judged again as one text with the next chunk, with the context and start of the first.
+    assert ("This vacuum sucks at picking up hair. ", "", 0) in checker.calls
+    assert len(checker.calls) == 3
+
+
+async def test_a_streamed_first_chunk_that_looks_bad_alone_is_shown() -> None:
+    text = "This vacuum sucks at picking up hair. It is loud too. "
+    stream = stages.compose(
+        tokens([word + " " for word in text.split()]),
+        chunking.sentences(max_chars=200, first_chars=14),
+        stages.moderate(OutOfContext(), context_chars=50),
+        policy.apply(policy.PolicyConfig()),
+    )
+    out = await collect(stream)
+    assert [(type(o).__name__, o.chunk.text, o.chunk.boundary) for o in out] == [
+        ("Release", "This vacuum sucks ", "time"),
+        ("Release", "at picking up hair. ", "sentence"),
+        ("Release", "It is loud too. ", "sentence"),
+    ]
+
+
+async def test_a_time_cut_chunk_still_failing_with_the_next_chunk_is_held_with_both_verdicts() -> None:
+    checker = OutOfContext()
+    chunks = [chunk(0, "This vacuum sucks ", 0, "time"), chunk(1, "BAD. ", 18), chunk(2, "Fine. ", 23)]
+    out = await collect(stages.moderate(checker, context_chars=50)(tokens(chunks)))
+    assert [holds(o) for o in out] == [["out-of-context", "bad"], ["bad"], []]
+    assert out[0].verdicts[1].span == (18, 21)
+    decisions = await collect(policy.apply(policy.PolicyConfig(policy.OnFail.HOLD_CHUNK))(tokens(out)))
+    assert [type(d).__name__ for d in decisions] == ["Hold", "Hold", "Release"]
+
+
+async def test_a_whole_unsafe_phrase_in_a_time_cut_chunk_stays_held() -> None:
+    checker = Recorder(bad="BAD WORD")
+    chunks = [chunk(0, "You BAD WORD ", 0, "time"), chunk(1, "friend. ", 13)]
+    out = await collect(stages.moderate(checker, context_chars=50)(tokens(chunks)))
+    assert [holds(o) for o in out] == [["bad", "bad"], []]
+    assert {v.span for v in out[0].verdicts} == {(4, 12)}
+
+
+async def test_each_time_cut_chunk_is_judged_again_at_most_once() -> None:
+    checker = OutOfContext()
+    chunks = [chunk(0, "Vacuum sucks ", 0, "time"), chunk(1, "Mine sucks ", 13, "time"), chunk(2, "less. ", 24)]
+    out = await collect(stages.moderate(checker, context_chars=50)(tokens(chunks)))
+    # "Vacuum sucks Mine sucks " still ends badly: held; "Mine sucks less. " passes: released.
+    assert [holds(o) for o in out] == [["out-of-context", "out-of-context"], [], []]
+    assert sorted(text for text, _, _ in checker.calls) == [
+        "Mine sucks ",
+        "Mine sucks less. ",
+        "Vacuum sucks ",
+        "Vacuum sucks Mine sucks ",
+        "less. ",
+    ]
+
+
+@pytest.mark.parametrize("after", [[], ["FINISH"]])
+async def test_a_time_cut_chunk_holding_alone_with_no_next_chunk_is_held(after: list[str]) -> None:
+    checker = OutOfContext()
+    out = await collect(stages.moderate(checker, context_chars=50)(tokens([chunk(0, "It sucks ", 0, "time"), *after])))
+    assert [holds(out[0]), *out[1:]] == [["out-of-context"], *after]
+    assert len(checker.calls) == 1
+
+
+async def test_a_passing_time_cut_chunk_does_not_wait_for_the_next_chunk() -> None:
+    next_may_finish = asyncio.Event()
+    checker = OutOfContext(delays={1: next_may_finish})
+    chunks = [chunk(0, "This vacuum ", 0, "time"), chunk(1, "is great. ", 12)]
+    stream = stages.moderate(checker, context_chars=50)(tokens(chunks))
+    first = await asyncio.wait_for(anext(stream), 5)
+    assert first.chunk.text == "This vacuum " and not first.verdicts
+    next_may_finish.set()
+    assert [o.chunk.text for o in await collect(stream)] == ["is great. "]
+
+
+async def test_a_flagged_time_cut_chunk_is_not_deferred() -> None:
+    next_may_finish = asyncio.Event()
+    checker = OutOfContext(severity="flag", delays={1: next_may_finish})
+    chunks = [chunk(0, "This vacuum sucks ", 0, "time"), chunk(1, "at hair. ", 18)]
+    stream = stages.moderate(checker, context_chars=50)(tokens(chunks))
+    first = await asyncio.wait_for(anext(stream), 5)
+    assert [v.label for v in first.verdicts if v.flags] == ["out-of-context"]
+    next_may_finish.set()
+    await collect(stream)
+    assert len(checker.calls) == 2
+
+
+async def test_a_time_cut_chunk_released_with_the_next_chunk_leaves_the_next_chunk_its_flags() -> None:
+    checker = OutOfContext(bad="MEH", bad_severity="flag")
+    chunks = [chunk(0, "This vacuum sucks ", 0, "time"), chunk(1, "at MEH. ", 18)]
+    out = await collect(stages.moderate(checker, context_chars=50)(tokens(chunks)))
+    assert [[v.label for v in o.verdicts if not v.passed] for o in out] == [[], ["bad"]]
+
+
+async def test_a_capped_chunk_inherits_the_verdicts_of_a_time_cut_chunk_judged_again() -> None:
+    chunks = [chunk(0, "xx ", 0, "cap"), chunk(1, "This vacuum sucks ", 3, "time"), chunk(2, "at hair. ", 21)]
+    out = await collect(stages.moderate(OutOfContext(), context_chars=50)(tokens(chunks)))
+    assert [(o.chunk.index, holds(o)) for o in out] == [(0, []), (1, []), (2, [])]
+    chunks = [chunk(0, "xx ", 0, "cap"), chunk(1, "This vacuum sucks ", 3, "time"), chunk(2, "BAD. ", 21)]
+    out = await collect(stages.moderate(OutOfContext(), context_chars=50)(tokens(chunks)))
+    assert [(o.chunk.index, holds(o)) for o in out] == [
+        (0, ["out-of-context", "bad"]),
+        (1, ["out-of-context", "bad"]),
+        (2, ["bad"]),
+    ]
+
+
+async def test_cancelling_the_reply_cancels_a_pending_joint_check() -> None:
+    # Calls: 0 the first chunk's, 1 the second's, 2 both as one text (the joint check).
+    never = {1: asyncio.Event(), 2: asyncio.Event()}
+    started, cancelled = {2: asyncio.Event()}, {1: asyncio.Event(), 2: asyncio.Event()}
+    checker = OutOfContext(delays=never, started=started, cancelled=cancelled)
+    chunks = [chunk(0, "This vacuum sucks ", 0, "time"), chunk(1, "at hair. ", 18)]
+    reading = asyncio.ensure_future(anext(stages.moderate(checker, context_chars=50)(tokens(chunks))))
+    await asyncio.wait_for(started[2].wait(), 5)
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    await asyncio.wait_for(asyncio.gather(cancelled[1].wait(), cancelled[2].wait()), 5)
 
 
 async def test_an_upstream_error_arrives_after_the_items_before_it() -> None:
