@@ -126,7 +126,12 @@ def advance(*, conversation_id: int, frames: list[EventFrame], final: bool) -> l
         if frames:
             Conversation.objects.filter(pk=conversation_id).update(last_seq=frames[-1]["seq"])
         return []
-    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    row = Conversation.objects.select_for_update().filter(pk=conversation_id)
+    if not row.values_list("parked_events", flat=True).get():  # the usual case: nothing parked
+        caught_up = {"last_seq": frames[-1]["seq"]} if frames else {}
+        row.update(**caught_up, updated_at=timezone.now())
+        return []
+    conversation = row.get()
     if frames:
         conversation.last_seq = frames[-1]["seq"]
     released = append(conversation, conversation.parked_events)

@@ -124,7 +124,8 @@ def turn_start(
 
     conversation: Conversation | None
     if conversation_id is None:
-        conversation = Conversation.objects.create(owner=user, title=_title_from(text))
+        # Its first event is this turn's turn_started (seq 1): the row is complete as created.
+        conversation = Conversation.objects.create(owner=user, title=_title_from(text), last_seq=1)
     else:
         # The row lock serialises turn starts and seq allocation across processes.
         conversation = (
@@ -162,14 +163,20 @@ def turn_start(
     )
     started = protocol.turn_started(
         conversation.pk,
-        0,
+        1 if conversation_id is None else 0,  # a new conversation's first event; else numbered by append
         user_message_id=user_message.pk,
         message_id=reply.pk,
         user_text=user_message.text,
         supersedes=supersedes,
     )
-    (frame,) = events.append(conversation, [started])
-    conversation.save(update_fields=["last_seq", "pii_mapping", "updated_at"])
+    if conversation_id is None:
+        frame: EventFrame = started
+        events.store(conversation_id=conversation.pk, frames=[frame])
+        if conversation.pii_mapping:  # the user's first message held personal data
+            conversation.save(update_fields=["pii_mapping", "updated_at"])
+    else:
+        (frame,) = events.append(conversation, [started])
+        conversation.save(update_fields=["last_seq", "pii_mapping", "updated_at"])
     return TurnStart(
         conversation_id=conversation.pk,
         owner_id=user.pk,
@@ -244,18 +251,21 @@ def reply_save(
     A reply that another process already declared dead (its lease ran out, e.g. during a long
     database outage) stays failed: nothing is stored and nothing is returned.
     """
-    alive = Message.objects.select_for_update().filter(pk=message_id, status=Message.Status.STREAMING).exists()
-    if not alive:
-        logger.warning("reply %s was ended by another process (lease expired); dropping its late events", message_id)
-        return []
     if not final:
         # Only the final save ends the reply: a periodic flush that runs after the turn chose
         # its status (between its last item and its done) must not look like a reply ended
         # elsewhere, or the final batch (and the review request) would be dropped.
         fields = {**fields, "status": Message.Status.STREAMING}
-    events.store(conversation_id=conversation_id, frames=frames)
     lease = None if final else events.lease_until()
-    Message.objects.filter(pk=message_id).update(**fields, lease_until=lease, updated_at=timezone.now())
+    # Updating only a still-streaming row both checks that the reply is alive and locks it
+    # (the dead-turn sweep updates the same row), in one statement.
+    alive = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        **fields, lease_until=lease, updated_at=timezone.now()
+    )
+    if not alive:
+        logger.warning("reply %s was ended by another process (lease expired); dropping its late events", message_id)
+        return []
+    events.store(conversation_id=conversation_id, frames=frames)
     if final and needs_review:
         for receiver, error in signals.reply_needs_review.send_robust(sender=Message, message_id=message_id):
             if error is not None:  # the escalation sweep queues any held reply left without review
