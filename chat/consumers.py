@@ -19,6 +19,7 @@ from django.contrib.auth.models import User
 
 from chat import control, events, leases, protocol, selectors, services, turns
 from chat.access import AccessGuard
+from chat.dispatch import DirectDispatch
 from chat.errors import Busy, ChatError, NotFound, Overloaded
 from chat.models import Message
 from chat.protocol import ErrorCode, EventFrame, ProtocolError, ServerFrame
@@ -45,7 +46,7 @@ class RateLimiter:
         return False
 
 
-class ChatConsumer(AccessGuard, AsyncWebsocketConsumer):
+class ChatConsumer(DirectDispatch, AccessGuard, AsyncWebsocketConsumer):
     """The chat socket. Closed (``access.CLOSE_CODE``) once its key or session is revoked."""
 
     # Set in connect() for an accepted socket.

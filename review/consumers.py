@@ -23,6 +23,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 
 from chat.access import AccessGuard
+from chat.dispatch import DirectDispatch
 from observability import metrics
 from review import services
 
@@ -36,7 +37,7 @@ def _still_reviewer(user_id: int) -> bool:
     return user is not None and user.has_perm(services.REVIEW_PERMISSION)
 
 
-class ConsoleConsumer(AccessGuard, AsyncWebsocketConsumer):
+class ConsoleConsumer(DirectDispatch, AccessGuard, AsyncWebsocketConsumer):
     # Closed at once (across processes) when the agent signs out, is deactivated or loses the
     # permission; RECHECK_S below also re-checks while events arrive.
     access_permission = services.REVIEW_PERMISSION

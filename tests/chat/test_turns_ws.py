@@ -239,3 +239,32 @@ async def test_event_raised_outside_a_turn_is_delivered_once_in_order(tgi, alice
     await replay.send({"type": "subscribe", "conversation_id": conversation_id, "after_seq": 0})
     frames = await replay.recv_until("review_resolved", text="later")
     assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
+
+
+async def test_delivering_frames_takes_no_trip_to_the_database_thread(tgi, alice_key, connect, monkeypatch):
+    """Every sync_to_async call goes to the one thread that also runs turn starts and saves:
+    frames delivered to a socket must not queue there (channels' dispatch would, per frame)."""
+    from asgiref import sync
+
+    sentences = [f" Sentence {i}." for i in range(12)]
+    tgi.push(Script(tokens=[" Hi."], eos=True, rate=200), Script(tokens=sentences, eos=True, rate=200))
+    _, client = await connect(key=alice_key)
+    hand_offs: list[str] = []
+    original = sync.SyncToAsync.__call__
+
+    async def counted(self: sync.SyncToAsync[..., Any], *args: Any, **kwargs: Any) -> Any:
+        hand_offs.append(getattr(self.func, "__name__", repr(self.func)))
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sync.SyncToAsync, "__call__", counted)
+    counts = []
+    for _ in range(2):
+        hand_offs.clear()
+        await client.send({"type": "user_message", "text": "say something", "conversation_id": None})
+        frames = await client.recv_until("done")
+        await wait_turn(frames[0]["message_id"])
+        # The periodic flush of running turns is timed, not per frame: leave it out.
+        counts.append((len(frames), [h for h in hand_offs if h != "replies_save"]))
+    (short_frames, short_hand_offs), (long_frames, long_hand_offs) = counts
+    assert long_frames >= short_frames + 10
+    assert long_hand_offs == short_hand_offs == ["turn_start", "budget_refusal", "reply_save"]
