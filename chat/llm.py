@@ -216,12 +216,12 @@ class TGIBackend:
         _read_chat_chunks_as_json()
 
     async def stream(self, messages: Sequence[Mapping[str, str]]) -> AsyncIterator[Token | Finish]:
-        deadline = asyncio.get_running_loop().time() + self.config.total_timeout
+        deadline = _Deadline(asyncio.get_running_loop().time() + self.config.total_timeout)
         items = self._chat(messages) if self.config.api == "chat" else self._generate(messages)
         try:
             while True:
                 try:
-                    item = await _before(deadline, anext(items))
+                    item = await deadline.step(anext(items))
                 except StopAsyncIteration:
                     return
                 except BackendError:
@@ -233,6 +233,7 @@ class TGIBackend:
                     raise mapped from exc
                 yield item
         finally:
+            deadline.close()
             await items.aclose()  # closes the client and with it the HTTP response
 
     def _client(self) -> AsyncInferenceClient:
@@ -427,22 +428,52 @@ def _read_chat_chunks_as_json() -> None:
     hf_common._format_chat_completion_stream_output = parse  # same contract, lighter objects
 
 
-async def _before(deadline: float, awaitable: Awaitable[_T]) -> _T:
-    """Await ``awaitable`` unless the whole-reply deadline passes first (then BackendTimeout).
+class _Deadline:
+    """The whole-reply time limit over the steps of one stream.
 
-    The deadline is applied per step, not around the generator, so it never fires while the
-    consumer holds a token between steps.
+    Applied per step, not around the generator, so it never fires while the consumer holds a
+    token between steps: a step started after the deadline raises :class:`BackendTimeout` at
+    once, and a step running when it passes is cancelled and raises it. One timer for the whole
+    stream, not one per token (``asyncio.timeout`` per step armed and disarmed a timer for
+    every token: a few percent of the app's CPU at 100 streams). A cancellation from elsewhere
+    (a stop, a shutdown) still propagates as ``CancelledError``.
     """
-    limit = asyncio.timeout_at(deadline)
-    try:
-        async with limit:
+
+    def __init__(self, when: float) -> None:
+        self._task: asyncio.Task[Any] | None = None  # the task running a step, while it runs
+        self._expired = False
+        self._handle = asyncio.get_running_loop().call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self._expired = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def step(self, awaitable: Awaitable[_T]) -> _T:
+        if self._expired:
+            raise self._timeout()
+        task = asyncio.current_task()
+        assert task is not None, "a step runs in a task"
+        cancelling = task.cancelling()
+        self._task = task
+        try:
             return await awaitable
-    except TimeoutError as exc:
-        if limit.expired():
-            raise BackendTimeout(
-                "The reply took too long and was cut off. Please try again.", detail="whole-reply time limit"
-            ) from exc
-        raise
+        except asyncio.CancelledError:
+            # Ours if the deadline cancelled this step and nothing else asked to cancel too.
+            if self._expired and task.uncancel() <= cancelling:
+                raise self._timeout() from None
+            raise
+        finally:
+            self._task = None
+
+    def close(self) -> None:
+        self._handle.cancel()
+
+    @staticmethod
+    def _timeout() -> BackendTimeout:
+        return BackendTimeout(
+            "The reply took too long and was cut off. Please try again.", detail="whole-reply time limit"
+        )
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:

@@ -397,6 +397,52 @@ async def test_whole_reply_cap(server: TGIServer, api: str) -> None:
 
 
 @pytest.mark.parametrize("api", MODES)
+async def test_whole_reply_cap_cuts_a_stalled_server_before_its_read_timeout(server: TGIServer, api: str) -> None:
+    server.push(Script(n_tokens=10, stall_after=2))
+    started = asyncio.get_running_loop().time()
+    tokens, exc = await run_until_error(backend(server, api, total_timeout=0.3, read_timeout=30.0))
+    assert len(tokens) == 2
+    assert type(exc) is BackendTimeout and "cut off" in str(exc)
+    assert asyncio.get_running_loop().time() - started < 10  # the cap, not the 30 s read timeout
+    await server.wait_for(lambda: server.disconnects, timeout=5)
+
+
+@pytest.mark.parametrize("api", MODES)
+async def test_whole_reply_cap_never_interrupts_the_consumer_between_tokens(server: TGIServer, api: str) -> None:
+    """A consumer that holds a token past the deadline is not cancelled: its next step ends the
+    stream with BackendTimeout, and a stop or shutdown meanwhile still cancels as usual."""
+    server.push(Script(n_tokens=100, rate=50))
+    stream = backend(server, api, total_timeout=0.3).stream(HISTORY)
+    first = await anext(stream)
+    assert isinstance(first, Token)
+    held = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.6, held.set)
+    # wait-ok: the consumer holding a token past the deadline is what is tested, not a wait for an event
+    await asyncio.wait_for(held.wait(), 5)
+    with pytest.raises(BackendTimeout, match="cut off"):
+        await anext(stream)
+    await stream.aclose()  # type: ignore[attr-defined]  # an async generator
+    await server.wait_for(lambda: server.disconnects, timeout=5)
+
+
+@pytest.mark.parametrize("api", MODES)
+async def test_a_stop_during_a_step_is_a_cancellation_not_a_timeout(server: TGIServer, api: str) -> None:
+    server.push(Script(n_tokens=10, stall_after=1))
+    stream = backend(server, api, total_timeout=30.0, read_timeout=30.0).stream(HISTORY)
+
+    async def consume() -> None:
+        async for _ in stream:
+            pass
+
+    task = asyncio.ensure_future(consume())
+    await server.wait_for(lambda: server.generation_requests, timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    await server.wait_for(lambda: server.disconnects, timeout=5)
+
+
+@pytest.mark.parametrize("api", MODES)
 async def test_connect_refused(api: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
