@@ -129,9 +129,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Many turns write at once; WAL + a busy timeout keep SQLite from "database is locked".
+    # Many turns write at once; WAL + a busy timeout keep SQLite from "database is locked". A
+    # transaction takes the write lock when it begins (IMMEDIATE): one that read first and then
+    # wrote after another connection's commit would fail at once instead of waiting its turn.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "") or None}
 
