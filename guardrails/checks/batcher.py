@@ -116,11 +116,16 @@ class MicroBatcher(Generic[T, R]):
                 raise RuntimeError(f"predict returned {len(results)} results for {len(batch)} items")
         except Exception as exc:
             log.exception("batched inference failed for %d items", len(batch))
+            self._count(batch, started)
             for request in batch:
                 self._deliver(request, None, exc)
         else:
+            self._count(batch, started)
             for request, result in zip(batch, results, strict=True):
                 self._deliver(request, result, None)
+
+    def _count(self, batch: list[_Request[T, R]], started: float) -> None:
+        # Before the results go out: a caller that has its result sees its batch counted.
         self.stats.batches += 1
         self.stats.items += len(batch)
         self.stats.busy_s += time.perf_counter() - started

@@ -159,4 +159,7 @@ async def test_property_no_planted_text_is_ever_shown(tgi, alice_key, connect, b
         assert len(visible) <= start
     held = [f for f in frames if f["type"] == "held"]
     assert held and check in {r["check"] for r in held[0]["reasons"]}
+    # done is published before the reply is stored and its review queued: let the turn finish
+    # before the next example (and the test's database flush) begins.
+    await wait_turn(frames[0]["message_id"])
     await client.close()
