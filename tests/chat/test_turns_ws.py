@@ -241,10 +241,18 @@ async def test_event_raised_outside_a_turn_is_delivered_once_in_order(tgi, alice
     assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
 
 
-async def test_delivering_frames_takes_no_trip_to_the_database_thread(tgi, alice_key, connect, monkeypatch):
+async def test_delivering_frames_takes_no_trip_to_the_database_thread(tgi, alice_key, connect, monkeypatch, settings):
     """Every sync_to_async call goes to the one thread that also runs turn starts and saves:
     frames delivered to a socket must not queue there (channels' dispatch would, per frame)."""
     from asgiref import sync
+
+    from guardrails.selectors import apattern_rules
+
+    # The pattern rules are re-read once per GUARDRAILS_PATTERNS_RECHECK_S, whenever a check
+    # happens to need them (CI once crossed the default interval between the two turns): load
+    # them now and keep them for the test, so only per-turn and per-frame hand-offs are counted.
+    settings.GUARDRAILS_PATTERNS_RECHECK_S = 3600
+    await apattern_rules()
 
     sentences = [f" Sentence {i}." for i in range(12)]
     tgi.push(Script(tokens=[" Hi."], eos=True, rate=200), Script(tokens=sentences, eos=True, rate=200))
