@@ -53,6 +53,7 @@ _DROPPED_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Cc"})
 _KEPT_CONTROLS = frozenset("\n\r\t")
 
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+_LEET_KEYS = frozenset(_LEET)
 # Digits that never stand for letters: a word containing one is a number or an identifier.
 _NOT_LEET_DIGITS = frozenset("2689")
 # Words with digits that are ordinary: ordinals, times, sizes and units, versions.
@@ -181,6 +182,9 @@ class _Builder:
 
 
 def _step_unicode(original: str) -> _Builder:
+    if _plain(original):  # every character folds to itself: skip the per-character loop
+        n = len(original)
+        return _Builder(list(original), list(range(n)), list(range(1, n + 1)))
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -213,9 +217,11 @@ def _step_spaced(b: _Builder, *, alt: bool) -> None:
 
 def _step_leet(b: _Builder) -> None:
     text = b.text()
+    if _LEET_KEYS.isdisjoint(text):
+        return
     for m in _TOKEN.finditer(text):
         word = m.group()
-        if not _is_leet_word(word):
+        if _LEET_KEYS.isdisjoint(word) or not _is_leet_word(word):
             continue
         last = len(word.rstrip("!"))
         for k, ch in enumerate(word[:last]):
@@ -247,8 +253,23 @@ def _step_repeats(b: _Builder, *, alt: bool) -> None:
     b.rebuild(keep)
 
 
+# The characters of category Cc in ASCII, less the kept line breaks and tab.
+_ASCII_DROPPED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plain(text: str) -> bool:
+    """Whether step 1 leaves ``text`` as it is: ASCII without dropped control characters."""
+    return text.isascii() and _ASCII_DROPPED.search(text) is None
+
+
 # Anything that step 2-4 could change, in ASCII text: a fast path for ordinary replies.
 _MAYBE_DISGUISED = re.compile(r"[A-Za-z0-9@$][ .\-_*/+~|]{1,3}[A-Za-z0-9@$][ .\-_*/+~|]|[0-9@$!]|([A-Za-z])\1\1")
+
+
+@functools.lru_cache(maxsize=64)
+def _identity(n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The offset map of an unchanged text of ``n`` characters (shared: tuples are immutable)."""
+    return tuple(range(n)), tuple(range(1, n + 1))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -257,10 +278,8 @@ def normalize(text: str, level: Level = "full") -> Normalized:
 
     Pure and cached: the checks of one chunk share the work.
     """
-    plain = text.isascii() and not any(unicodedata.category(c) == "Cc" and c not in _KEPT_CONTROLS for c in text)
-    if plain and (level == "light" or not _MAYBE_DISGUISED.search(text)):
-        identity = tuple(range(len(text)))
-        return Normalized(text, text, identity, tuple(i + 1 for i in identity))
+    if _plain(text) and (level == "light" or not _MAYBE_DISGUISED.search(text)):
+        return Normalized(text, text, *_identity(len(text)))
     b = _step_unicode(text)
     if level != "light":
         _step_spaced(b, alt=level == "alt")

@@ -122,3 +122,32 @@ async def test_a_conversation_bound_checker_lets_the_user_s_contacts_be_read_bac
     other = checker.for_conversation(["my number is 415 555 9999"])
     assert sorted(v.label for v in await other.check(reply, context="", offset=0) if v.holds) == sorted(held)
     assert DetectorConfig().with_user_texts([]) == DetectorConfig()
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=127), max_size=40), level=st.sampled_from(["light", "full"]))
+def test_ascii_text_loses_exactly_its_control_characters(text: str, level: Any) -> None:
+    """ASCII text takes a fast path (no per-character folding): it must read as the
+    per-character rule says, control characters but line breaks and tabs dropped, and map back."""
+    view = normalize(text, level)
+    kept = [i for i, ch in enumerate(text) if ch in "\n\r\t" or 32 <= ord(ch) < 127]
+    if level == "light":
+        assert view.text == "".join(text[i] for i in kept)
+        assert list(view.starts) == kept and list(view.ends) == [i + 1 for i in kept]
+    else:
+        assert len(view.text) <= len(kept)
+        assert all(text[s] not in "\x7f" and ord(text[s]) >= 9 for s in view.starts)
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("Call 0800 5551234 now.", "Call 0800 5551234 now."),
+        ("v1.2 is out", "v1.2 is out"),
+        ("sh1t happens", "shit happens"),
+        ("@ss", "ass"),
+        ("wow!!! 10am", "wow!!! 10am"),
+    ],
+)
+def test_leetspeak_only_where_a_word_mixes_leet_and_letters(text: str, read: str) -> None:
+    assert normalize(text).text == read
