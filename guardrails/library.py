@@ -518,7 +518,29 @@ def _v3(row: dict[str, Any]) -> dict[str, Any]:
 SEED_V3: tuple[dict[str, Any], ...] = tuple(_v3(row) for row in SEED_V2)
 """The library after migration ``0006_patterns_v3``."""
 
-SEED = SEED_V3
+
+# --- Version 4 (migration 0007): the same matches, found faster ---------------------------
+
+# V3's "money put back" branch ran its two look-behinds (up to 120 characters each) at every
+# word boundary of the text: half of the whole check's time on an ordinary reply. A
+# look-ahead for its verb first runs them only where the branch can match; the look-ahead
+# repeats what the branch itself requires next, so it matches exactly the same spans.
+_PUT_VERBS = r"(?:put|placed|added|moved|pushed|sent|loaded|returned|credited|transferred|deposited|refunded|paid)\s+"
+_PUT_BACK_V3 = r"|\b" + _FREE_V3 + _PUT_VERBS
+_PUT_BACK_V4 = r"|\b(?=" + _PUT_VERBS + r")" + _FREE_V3 + _PUT_VERBS
+
+
+def _v4(row: dict[str, Any]) -> dict[str, Any]:
+    if row["name"] != "refund-or-credit-granted":
+        return row
+    assert row["expression"].count(_PUT_BACK_V3) == 1
+    return {**row, "expression": row["expression"].replace(_PUT_BACK_V3, _PUT_BACK_V4)}
+
+
+SEED_V4: tuple[dict[str, Any], ...] = tuple(_v4(row) for row in SEED_V3)
+"""The library after migration ``0007_patterns_v4``."""
+
+SEED = SEED_V4
 """The current library: what a new database is seeded with (and the tests' fixtures)."""
 
 LIBRARY_FIELDS = ("kind", "expression", "severity", "applies_to", "description", "tests")
