@@ -19,6 +19,7 @@ from chat.models import ApiKey, Conversation, Event, Message, Rating
 from chat.protocol import EventFrame, ReviewResolvedFrame, TurnStartedFrame
 from chat.segments import Segments
 from guardrails import pii
+from guardrails.checks import Verdict
 from observability import metrics
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class TurnStart:
     extra: dict[str, Any] = field(default_factory=dict)
     # The conversation's placeholder -> value mapping, to restore the model's echoes (never log it).
     pii_mapping: dict[str, str] = field(default_factory=dict, repr=False)
+    # A failing "budget" verdict when the user's daily tokens are spent: the turn is refused
+    # before the LLM is asked (read here, in the same trip to the database as the start).
+    budget_refusal: list[Verdict] = field(default_factory=list)
 
 
 @transaction.atomic
@@ -186,6 +190,7 @@ def turn_start(
         history=history,
         started_frame=cast(TurnStartedFrame, frame),
         pii_mapping=conversation.pii_mapping,
+        budget_refusal=selectors.budget_refusal(owner_id=user.pk),
     )
 
 

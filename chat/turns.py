@@ -17,7 +17,7 @@ from typing import cast
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import control, events, leases, llm, protocol, selectors, services
+from chat import control, events, leases, llm, protocol, services
 from chat.models import Message
 from chat.progress import CheckingProgress
 from chat.protocol import ErrorCode, EventFrame, Reason
@@ -94,7 +94,7 @@ _save_many = database_sync_to_async(services.replies_save)
 
 async def _generate(turn: TurnStart, reply: Reply, log: events.TurnEvents, telemetry: TurnTelemetry) -> None:
     # 1. Input gate: a spent daily token budget or a refused message never reaches the LLM.
-    budget = await database_sync_to_async(selectors.budget_refusal)(owner_id=turn.owner_id)
+    budget = turn.budget_refusal
     refusal = budget or await input_check.check_input(turn.user_text)
     if refusal:
         telemetry.refused(refusal)

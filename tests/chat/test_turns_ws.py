@@ -275,4 +275,4 @@ async def test_delivering_frames_takes_no_trip_to_the_database_thread(tgi, alice
         counts.append((len(frames), [h for h in hand_offs if h != "replies_save"]))
     (short_frames, short_hand_offs), (long_frames, long_hand_offs) = counts
     assert long_frames >= short_frames + 10
-    assert long_hand_offs == short_hand_offs == ["turn_start", "budget_refusal", "reply_save"]
+    assert long_hand_offs == short_hand_offs == ["turn_start", "reply_save"]
