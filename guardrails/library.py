@@ -521,20 +521,51 @@ SEED_V3: tuple[dict[str, Any], ...] = tuple(_v3(row) for row in SEED_V2)
 
 # --- Version 4 (migration 0007): the same matches, found faster ---------------------------
 
-# V3's "money put back" branch ran its two look-behinds (up to 120 characters each) at every
-# word boundary of the text: half of the whole check's time on an ordinary reply. A
-# look-ahead for its verb first runs them only where the branch can match; the look-ahead
-# repeats what the branch itself requires next, so it matches exactly the same spans.
-_PUT_VERBS = r"(?:put|placed|added|moved|pushed|sent|loaded|returned|credited|transferred|deposited|refunded|paid)\s+"
-_PUT_BACK_V3 = r"|\b" + _FREE_V3 + _PUT_VERBS
-_PUT_BACK_V4 = r"|\b(?=" + _PUT_VERBS + r")" + _FREE_V3 + _PUT_VERBS
+# The look-behinds that keep conditions and negations out ("if", "not" up to 120 characters
+# before) ran wherever a branch's first word matched ("I", "we", "you", "is"), and the refund
+# rule's "money put back" branch ran them at every word boundary: most of the whole check's
+# time on an ordinary reply. V4 puts a look-ahead for the words that must come next in front
+# of them, copied from the branch itself, so they run only where the branch can match:
+# exactly the same matches (tested on every CUCOM and SGD reply).
+_HAVE_DONE = r"(?:['\u2019]ve|\s+have|\s+had)?\s+(?:just\s+|already\s+|now\s+|successfully\s+|gone\s+ahead\s+and\s+)?"
+_NEXT_WORDS: dict[str, tuple[str, ...]] = {
+    "refund-or-credit-granted": (
+        # "I have issued", "we've just processed", ...
+        _HAVE_DONE + r"(?:issued|processed|approved|granted|applied|initiated|sent|credited|added|arranged|"
+        r"put\s+through|authori[sz]ed|released|reimbursed|reversed|deposited|transferred|refunded|returned|waived)\b",
+        r"(?:['\u2019]ve|\s+have)\s+(?:just\s+|already\s+)?(?:refunded|reimbursed|credited)\b",
+        # "you will receive", "I'll issue"
+        r"(?:['\u2019]ll|\s+will|\s+should|\s+are\s+going\s+to)\s+",
+        r"(?:['\u2019]ll|\s+will|\s+am\s+going\s+to|['\u2019]m\s+going\s+to)\s+(?:issue|process|approve|grant|give|"
+        r"send|credit|refund|initiate|arrange|reimburse)\s+",
+        # "your refund has been", "$20 was"
+        r"(?:\s+of\s+\S+)?\s+(?:has\s+been|have\s+been|was|is\s+being|is\s+now|is|are|will\s+be)\s+",
+        r"\s+(?:has\s+been|have\s+been|was|is\s+being|will\s+be)\s+",
+        # "put $45 back", "refunded the fee"
+        r"(?:put|placed|added|moved|pushed|sent|loaded|returned|credited|transferred|deposited|refunded|paid)\s+",
+    ),
+    "account-action-claimed": (
+        _HAVE_DONE + r"(?:processed|cancell?ed|updated|changed|reset|deleted|removed|upgraded|downgraded|"
+        r"reactivated|closed|modified|booked|rescheduled|unlocked|escalated|expedited|waived|extended|replaced|"
+        r"reversed)\s+",
+        _HAVE_DONE + r"(?:placed|arranged|scheduled|dispatched|shipped|sent|reshipped|ordered)\s+",
+    ),
+    "guarantee": (
+        r"\s+(?:can\s+)?(?:personally\s+|fully\s+|absolutely\s+)?(?:guarantee|promise)\b",
+        r"\s+(?:100%\s+)?guaranteed\s+to\b",
+        r"\s+(?:delivery|approval|results?|refund)\b",
+    ),
+}
 
 
 def _v4(row: dict[str, Any]) -> dict[str, Any]:
-    if row["name"] != "refund-or-credit-granted":
-        return row
-    assert row["expression"].count(_PUT_BACK_V3) == 1
-    return {**row, "expression": row["expression"].replace(_PUT_BACK_V3, _PUT_BACK_V4)}
+    expression = row["expression"]
+    for words in _NEXT_WORDS.get(row["name"], ()):
+        guarded = _FREE_V3 + words
+        if expression.count(guarded) != 1:
+            raise ValueError(f"library v4: expected one branch of {row['name']} going on with {words!r}")
+        expression = expression.replace(guarded, "(?=" + words + ")" + guarded)
+    return {**row, "expression": expression}
 
 
 SEED_V4: tuple[dict[str, Any], ...] = tuple(_v4(row) for row in SEED_V3)

@@ -1,6 +1,7 @@
-"""Update the seeded pattern library to guardrails.library.SEED_V4: the refund rule finds the
-same matches with less work (its "money put back" branch looks for its verb before its
-look-behinds). Rows staff have edited are left alone (see ``library_upgrade``)."""
+"""Update the seeded pattern library to guardrails.library.SEED_V4: the refund, account-action
+and guarantee rules find the same matches with less work (a look-ahead for the words a branch
+needs next runs before its look-behinds). Rows staff have edited are left alone (see
+``library_upgrade``)."""
 
 from __future__ import annotations
 
