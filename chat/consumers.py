@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from chat import control, events, leases, protocol, selectors, services, turns
+from chat import control, events, leases, loadwatch, protocol, selectors, services, turns
 from chat.access import AccessGuard
 from chat.dispatch import DirectDispatch
 from chat.errors import Busy, ChatError, NotFound, Overloaded
@@ -65,6 +65,7 @@ class ChatConsumer(DirectDispatch, AccessGuard, AsyncWebsocketConsumer):
         self.followers = {}
         self.limiter = RateLimiter(settings.CHAT_RATE_LIMIT_PER_MINUTE)
         leases.keep()  # this process also ends replies whose server died
+        loadwatch.watch()  # admission control reads how far behind the event loop runs
         await self.accept()
         metrics.SOCKETS_OPEN.labels(kind="chat").inc()
         self.counted = True
@@ -115,7 +116,8 @@ class ChatConsumer(DirectDispatch, AccessGuard, AsyncWebsocketConsumer):
     async def on_user_message(self, frame: protocol.UserMessage) -> None:
         if not self.limiter.allow():
             raise ProtocolError(ErrorCode.RATE_LIMITED, "Too many messages; wait a moment before sending more.")
-        if control.at_capacity():  # before anything is stored: the message can simply be resent
+        if (overload := _overloaded()) is not None:  # before anything is stored: it can simply be resent
+            metrics.TURNS_REFUSED.labels(reason=overload).inc()
             retry_after = settings.CHAT_OVERLOAD_RETRY_AFTER
             raise Overloaded(f"The assistant is busy with other replies; try again in {retry_after} s.",
                              retry_after=retry_after)  # fmt: skip
@@ -195,6 +197,18 @@ class ChatConsumer(DirectDispatch, AccessGuard, AsyncWebsocketConsumer):
 
     async def send_frame(self, frame: ServerFrame) -> None:
         await self.send(text_data=protocol.dumps(frame))
+
+
+def _overloaded() -> str | None:
+    """Why this process takes no new turn now, if so: ``CHAT_MAX_RUNNING_TURNS`` turns run
+    here ("running"), or its event loop runs ``CHAT_MAX_LOOP_LAG_MS`` behind ("lag"), past
+    which the checks of the running replies would start to time out and hold good text."""
+    if control.at_capacity():
+        return "running"
+    limit_ms: int = settings.CHAT_MAX_LOOP_LAG_MS
+    if limit_ms > 0 and loadwatch.lag() * 1000 > limit_ms:
+        return "lag"
+    return None
 
 
 _CODES: dict[type[ChatError], str] = {

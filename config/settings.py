@@ -299,6 +299,9 @@ CHAT_DAILY_TOKEN_BUDGET = env_int("CHAT_DAILY_TOKEN_BUDGET", 0)
 # retry_after) instead of CPU-starved checks timing out into refusals or holds. 0 = no cap.
 CHAT_MAX_RUNNING_TURNS = env_int("CHAT_MAX_RUNNING_TURNS", 100)
 CHAT_OVERLOAD_RETRY_AFTER = env_int("CHAT_OVERLOAD_RETRY_AFTER", 5)
+# Admission by load: refuse new turns while the event loop runs this far behind (0: never),
+# before the running replies' checks (GUARDRAILS_CHECK_TIMEOUT, 2 s) start timing out.
+CHAT_MAX_LOOP_LAG_MS = env_int("CHAT_MAX_LOOP_LAG_MS", 1000)
 # A running turn's lease: its process renews it every CHAT_TURN_HEARTBEAT_SECONDS; any process
 # treats a reply whose lease ran out as dead (its server crashed), marks it failed and moves on.
 CHAT_TURN_HEARTBEAT_SECONDS = env_float("CHAT_TURN_HEARTBEAT_SECONDS", 3.0)

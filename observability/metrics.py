@@ -47,6 +47,17 @@ SOCKETS_OPEN = Gauge(
     ["kind"],
     multiprocess_mode="livesum",
 )
+EVENT_LOOP_LAG = Histogram(
+    "chat_event_loop_lag_seconds",
+    "How late the event loop ran a probe woken every 50 ms (chat/loadwatch.py): what every callback waits.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+)
+TURNS_REFUSED = Counter(
+    "chat_turns_refused_overloaded",
+    "New turns refused with backend_overloaded, by reason: running (CHAT_MAX_RUNNING_TURNS), lag "
+    "(CHAT_MAX_LOOP_LAG_MS).",
+    ["reason"],
+)
 RATINGS = Counter("chat_ratings", "Ratings users gave replies, by value (up, down) and reason.", ["value", "reason"])
 
 # --- LLM usage --------------------------------------------------------------------------

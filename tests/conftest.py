@@ -198,6 +198,9 @@ async def connect() -> AsyncIterator[Any]:
     from chat import leases
 
     await leases.close()
+    from chat import loadwatch
+
+    await loadwatch.close()
     # channels-redis keeps pooled connections per loop; close them in this one.
     close_pools = getattr(channel_layers.backends.get("default"), "close_pools", None)
     if close_pools is not None:

@@ -81,3 +81,41 @@ async def test_past_the_running_turn_cap_a_message_is_refused_at_once_with_a_ret
     await bob.send({"type": "user_message", "text": "me too", "conversation_id": None})
     assert (await bob.recv_until("done"))[-1]["status"] == "complete"
     await asyncio.sleep(0)  # wait-ok: yield once so the finished turns' callbacks run
+
+
+async def test_while_the_event_loop_runs_behind_a_message_is_refused_and_nothing_is_stored(
+    settings: Any, tgi: Any, alice_key: str, connect: Any
+) -> None:
+    """Past CHAT_MAX_LOOP_LAG_MS of event-loop lag a new turn is refused with a retry hint,
+    before the running replies' checks would time out; once the loop caught up (and the
+    lag left the window), the same message goes through."""
+    from asgiref.sync import sync_to_async
+
+    from chat import loadwatch
+    from chat.models import Message
+    from tests.observability.test_metrics import scrape, value
+
+    settings.CHAT_MAX_LOOP_LAG_MS = 200
+    before = await sync_to_async(scrape)()
+    _, alice = await connect(key=alice_key)  # a chat socket starts the loop's probe
+    assert loadwatch.lag() < 0.2
+    # A long synchronous step holds the loop, as a saturated core does.
+    time.sleep(0.4)  # noqa: ASYNC251  # wait-ok: blocking the event loop is the condition under test
+    assert loadwatch.lag() >= 0.3
+
+    error = await alice.request({"type": "user_message", "text": "hello", "conversation_id": None})
+    assert error["type"] == "error" and error["code"] == "backend_overloaded"
+    assert error["retry_after"] >= 1 and "try again" in error["detail"].lower()
+    assert await Message.objects.acount() == 0  # nothing stored: resending loses nothing
+    after = await sync_to_async(scrape)()
+    refused = "chat_turns_refused_overloaded_total"
+    assert value(after, refused, reason="lag") == value(before, refused, reason="lag") + 1
+    assert value(after, "chat_event_loop_lag_seconds_count") > value(before, "chat_event_loop_lag_seconds_count")
+
+    deadline = time.monotonic() + loadwatch.WINDOW + 5
+    while loadwatch.lag() >= 0.2:
+        assert time.monotonic() < deadline, "the loop never caught up"
+        await asyncio.sleep(0.05)  # wait-ok: poll interval of a deadline-bounded condition wait
+    tgi.push(Script(tokens=["ok"]))
+    await alice.send({"type": "user_message", "text": "hello", "conversation_id": None})
+    assert (await alice.recv_until("done"))[-1]["status"] == "complete"
