@@ -17,13 +17,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from chat import control, events, leases, loadwatch, protocol, selectors, services, turns
+from chat import control, events, leases, protocol, selectors, services, turns
 from chat.access import AccessGuard
 from chat.dispatch import DirectDispatch
 from chat.errors import Busy, ChatError, NotFound, Overloaded
 from chat.models import Message
 from chat.protocol import ErrorCode, EventFrame, ProtocolError, ServerFrame
-from observability import logs, metrics
+from observability import loadwatch, logs, metrics
 
 logger = logging.getLogger(__name__)
 

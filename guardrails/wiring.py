@@ -14,6 +14,7 @@ from guardrails import conf, selectors
 from guardrails.checks import Checker, CombinedChecker, Scope, patterns, toxicity
 from guardrails.checks.classifiers import load_classifier
 from guardrails.checks.detectors import DetectorConfig
+from observability import loadwatch
 
 # Two locks: building a checker loads the scorer, under its own lock.
 _checkers_lock = threading.Lock()
@@ -57,7 +58,8 @@ def _build(scope: Scope) -> CombinedChecker:
             regex_timeout=cfg.regex_timeout,
         ),
     }
-    return CombinedChecker(checks, timeout=cfg.check_timeout, fail_modes=cfg.fail_modes)
+    # The time limit stretches while the event loop runs behind: overload must not hold text.
+    return CombinedChecker(checks, timeout=cfg.check_timeout, fail_modes=cfg.fail_modes, loop_lag=loadwatch.lag)
 
 
 def reset_checkers() -> None:

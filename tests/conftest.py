@@ -198,7 +198,7 @@ async def connect() -> AsyncIterator[Any]:
     from chat import leases
 
     await leases.close()
-    from chat import loadwatch
+    from observability import loadwatch
 
     await loadwatch.close()
     # channels-redis keeps pooled connections per loop; close them in this one.

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -75,12 +76,25 @@ class ConversationAware(Protocol):
     def for_conversation(self, user_texts: Sequence[str]) -> Checker: ...
 
 
+# While the event loop runs behind, a check's time limit stretches by the lag (a check kept
+# waiting for the loop is not a slow check), up to this many times the limit in all, so a check
+# that really hangs still fails within a bounded time.
+_MAX_STRETCH = 4.0
+# Lag below this share of the limit is ordinary scheduling, not a busy loop: no stretch.
+_LAG_FLOOR = 0.1
+
+
 class CombinedChecker:
     """Runs named checks concurrently on the same text, each with a timeout and a fail mode.
 
     A check that raises or overruns ``timeout`` becomes one verdict labelled ``"error"`` or
     ``"timeout"`` spanning the text: failing (``passed=False``, severity hold) when its fail mode
     is ``closed``, passing when ``open``. Other checks' verdicts are unaffected.
+
+    ``loop_lag`` (seconds the event loop has lately been running behind; the app passes
+    ``observability.loadwatch.lag``) keeps overload from turning into holds: when the limit
+    runs out while the loop is behind, the checks get that much longer, again while it stays
+    behind, up to ``_MAX_STRETCH`` times the limit.
     """
 
     def __init__(
@@ -89,10 +103,12 @@ class CombinedChecker:
         *,
         timeout: float,
         fail_modes: Mapping[str, FailMode] | None = None,
+        loop_lag: Callable[[], float] | None = None,
     ) -> None:
         self.checks = dict(checks)
         self.timeout = timeout
         self.fail_modes = dict(fail_modes or {})
+        self.loop_lag = loop_lag
 
     def for_conversation(self, user_texts: Sequence[str]) -> CombinedChecker:
         """A copy bound to one conversation: ``user_texts`` are the user's messages in it, in
@@ -102,7 +118,7 @@ class CombinedChecker:
             name: check.for_conversation(user_texts) if isinstance(check, ConversationAware) else check
             for name, check in self.checks.items()
         }
-        return CombinedChecker(checks, timeout=self.timeout, fail_modes=self.fail_modes)
+        return CombinedChecker(checks, timeout=self.timeout, fail_modes=self.fail_modes, loop_lag=self.loop_lag)
 
     async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
         # One task per check and one wait for all of them (they start together, so one clock is
@@ -114,27 +130,42 @@ class CombinedChecker:
             for name, check in self.checks.items()
         }
         try:
-            _, late = await asyncio.wait(tasks.values(), timeout=self.timeout)
+            late, waited = await self._wait(set(tasks.values()))
         except asyncio.CancelledError:
             for task in tasks.values():
                 task.cancel()
             raise
         if late:
-            for task in late:
-                task.cancel()
+            for overdue in late:
+                overdue.cancel()
             # Give the checks a moment to unwind (close sockets, drop their batch slots).
             await asyncio.wait(late, timeout=0.1)
         verdicts: list[Verdict] = []
         for name, task in tasks.items():
             if task in late:
-                log.warning("check %s timed out after %.2fs", name, self.timeout)
-                verdicts.append(self._failure(name, "timeout", text, offset, f"no answer within {self.timeout}s"))
+                log.warning("check %s timed out after %.2fs (limit %.2fs)", name, waited, self.timeout)
+                verdicts.append(self._failure(name, "timeout", text, offset, f"no answer within {waited:.2f}s"))
             elif (exc := task.exception()) is not None:
                 log.error("check %s failed", name, exc_info=exc)
                 verdicts.append(self._failure(name, "error", text, offset, f"{type(exc).__name__}: {exc}"))
             else:
                 verdicts += task.result()
         return verdicts
+
+    async def _wait(
+        self, tasks: set[asyncio.Future[list[Verdict]]]
+    ) -> tuple[set[asyncio.Future[list[Verdict]]], float]:
+        """Wait for the checks up to the limit, longer while the loop runs behind: the late
+        ones, and how long they had."""
+        started = time.monotonic()
+        _, late = await asyncio.wait(tasks, timeout=self.timeout)
+        cap = _MAX_STRETCH * self.timeout
+        while late and self.loop_lag is not None:
+            lag, waited = self.loop_lag(), time.monotonic() - started
+            if lag < _LAG_FLOOR * self.timeout or waited >= cap:
+                break
+            _, late = await asyncio.wait(late, timeout=min(lag, cap - waited))
+        return late, time.monotonic() - started
 
     def _failure(self, name: str, label: str, text: str, offset: int, error: str) -> Verdict:
         mode = self.fail_modes.get(name, "closed")

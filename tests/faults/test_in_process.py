@@ -91,8 +91,8 @@ async def test_while_the_event_loop_runs_behind_a_message_is_refused_and_nothing
     lag left the window), the same message goes through."""
     from asgiref.sync import sync_to_async
 
-    from chat import loadwatch
     from chat.models import Message
+    from observability import loadwatch
     from tests.observability.test_metrics import scrape, value
 
     settings.CHAT_MAX_LOOP_LAG_MS = 200

@@ -63,6 +63,55 @@ async def test_fail_open_releases_and_reports(broken: type) -> None:
         assert instance.cancelled.is_set()  # the timed-out check does not linger
 
 
+class AnswersLate:
+    """Answers once ``answer`` is set: a check kept waiting (for the loop, for its model)."""
+
+    def __init__(self) -> None:
+        self.answer = asyncio.Event()
+
+    async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:
+        await self.answer.wait()
+        return [Verdict("toxicity", "toxicity", 0.01, (offset, offset + len(text)), passed=True)]
+
+
+async def test_a_check_kept_waiting_by_a_busy_loop_is_given_the_lag_not_held() -> None:
+    late = AnswersLate()
+
+    def lag() -> float:
+        # Asked when the limit ran out: the loop is 0.5 s behind, and the answer comes meanwhile.
+        late.answer.set()
+        return 0.5
+
+    checker = CombinedChecker({"toxicity": late, "patterns": Passes()}, timeout=0.05, loop_lag=lag)
+    verdicts = await checker.check("Hello there. ", context="", offset=0)
+    assert [(v.label, v.passed) for v in verdicts] == [("toxicity", True)]  # its answer, no timeout
+
+
+async def test_without_lag_the_limit_holds_and_under_endless_lag_it_stops_stretching() -> None:
+    quiet = CombinedChecker({"toxicity": Hangs()}, timeout=0.05, loop_lag=lambda: 0.0)
+    verdicts = await quiet.check("x", context="", offset=0)
+    assert [(v.label, v.passed) for v in verdicts] == [("timeout", False)]
+    assert verdicts[0].detail["error"].startswith("no answer within 0.0")  # the limit, unstretched
+
+    hangs = Hangs()
+    swamped = CombinedChecker({"toxicity": hangs}, timeout=0.05, loop_lag=lambda: 10.0)
+    verdicts = await swamped.check("x", context="", offset=0)
+    assert [(v.label, v.passed) for v in verdicts] == [("timeout", False)]  # still fails closed
+    waited = float(verdicts[0].detail["error"].removeprefix("no answer within ").removesuffix("s"))
+    assert 0.2 <= waited < 1.0  # four times the limit, not the ten seconds of lag
+    assert hangs.cancelled.is_set()
+
+
+@pytest.mark.django_db
+def test_the_app_s_checkers_stretch_by_the_event_loop_s_lag() -> None:
+    from guardrails import wiring
+    from observability import loadwatch
+
+    assert wiring.get_checker().for_conversation(["hi"]).loop_lag is loadwatch.lag  # a turn's copy
+    input_checker = wiring.get_input_checker()
+    assert isinstance(input_checker, CombinedChecker) and input_checker.loop_lag is loadwatch.lag
+
+
 async def test_other_checks_still_count_when_one_fails_open() -> None:
     class Finds:
         async def check(self, text: str, *, context: str, offset: int) -> list[Verdict]:

@@ -1,16 +1,17 @@
-"""How far behind this process's event loop runs: the second measure of admission control.
+"""How far behind this process's event loop runs, for admission control and check limits.
 
 A probe task per event loop asks to be woken every ``INTERVAL`` seconds and records how late
 it woke: how long every callback waits for the loop (a saturated core, a long synchronous
 step). The checks run on that loop, and a check kept waiting looks like a slow check: its time
 limit (``GUARDRAILS_CHECK_TIMEOUT``) fails closed and holds good text. So past
 ``CHAT_MAX_LOOP_LAG_MS`` of lag new turns are refused with ``backend_overloaded`` and a
-``retry_after``, as past ``CHAT_MAX_RUNNING_TURNS``: overload becomes "try again in a few
-seconds" for new messages, not held text for the replies already running.
+``retry_after`` (``chat.consumers``), as past ``CHAT_MAX_RUNNING_TURNS``, and the running
+replies' check limits stretch by the lag (``guardrails.checks.CombinedChecker``): overload
+becomes "try again in a few seconds" for new messages, not held text.
 
-:func:`lag` is the worst lateness seen in the last ``WINDOW`` seconds: a burst of turn starts
-keeps refusing for that long after the loop caught up, instead of letting the next burst in
-at once.
+:func:`lag` is the worst lateness seen in the last ``WINDOW`` seconds, and the probe's current
+sleep if it is overdue: a loop held up right now shows at once, and a burst of turn starts
+keeps refusing for a while after the loop caught up instead of letting the next burst in.
 """
 
 from __future__ import annotations
