@@ -159,15 +159,36 @@ def test_a_wall_clock_timeout_without_the_cpu_spent_is_retried(monkeypatch: pyte
     assert walls == [0.25, 0.5, 1.0]
 
 
-def test_a_wall_clock_timeout_with_the_cpu_spent_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = iter([0.0, 0.3])
+def test_a_wall_clock_timeout_with_the_cpu_spent_twice_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.0, 0.3, 0.6])
     monkeypatch.setattr(patterns, "_thread_time", lambda: next(clock))
+    walls: list[float | None] = []
 
     def run(wall: float | None) -> str:
+        walls.append(wall)
         raise TimeoutError("regex timed out")
 
     with pytest.raises(TimeoutError):
         patterns.within_cpu_budget(run, 0.25)
+    assert walls == [0.25, 0.25]  # once more with the CPU counted afresh, then it fails
+
+
+def test_cpu_spent_before_the_match_is_not_the_pattern_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU the thread spent since the check began (a garbage collection of a large heap
+    during the match: 0.3 s in an evaluation of 18,103 replies, the check's other rules) made
+    a cheap rule fail closed and hold a good reply. The rule runs again, counted from there."""
+    clock = iter([0.0, 0.3])
+    monkeypatch.setattr(patterns, "_thread_time", lambda: next(clock))
+    walls: list[float | None] = []
+
+    def run(wall: float | None) -> str:
+        walls.append(wall)
+        if len(walls) == 1:
+            raise TimeoutError("regex timed out")
+        return "matched"
+
+    assert patterns.within_cpu_budget(run, 0.25) == "matched"
+    assert walls == [0.25, 0.25]
 
 
 async def test_a_pattern_check_reads_the_cpu_clock_once_for_all_its_rules(
