@@ -90,6 +90,12 @@ class Message(models.Model):
             models.Index(fields=["created_at"], name="message_created_at_idx"),
             # The lease sweep: streaming replies whose lease ran out.
             models.Index(fields=["status", "lease_until"]),
+            # A resent message is looked up by its client_msg_id before its conversation is
+            # known (a new conversation's first message): without it, every turn start with
+            # a client_msg_id searched each of the user's conversations.
+            models.Index(
+                fields=["client_msg_id"], condition=Q(client_msg_id__isnull=False), name="message_client_msg_id_idx"
+            ),
         ]
 
     def __str__(self) -> str:
