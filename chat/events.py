@@ -40,7 +40,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from chat import protocol
+from chat import protocol, rows
 from chat.models import Conversation, Event, Message
 from chat.protocol import ErrorCode, EventFrame
 
@@ -103,8 +103,18 @@ def publish_on_commit(frame: EventFrame | None) -> None:
 
 def store(*, conversation_id: int, frames: Iterable[EventFrame]) -> None:
     """Store numbered events as they are (their ``seq`` was allocated by a running turn)."""
-    Event.objects.bulk_create(
-        [Event(conversation_id=conversation_id, seq=f["seq"], type=f["type"], payload=f) for f in frames]
+    store_many([(conversation_id, frames)])
+
+
+def store_many(batches: Iterable[tuple[int, Iterable[EventFrame]]]) -> None:
+    """:func:`store` for several conversations' events at once (a periodic flush)."""
+    rows.insert_many(
+        Event,
+        (
+            {"conversation_id": conversation_id, "seq": f["seq"], "type": f["type"], "payload": f}
+            for conversation_id, frames in batches
+            for f in frames
+        ),
     )
 
 
@@ -124,12 +134,12 @@ def advance(*, conversation_id: int, frames: list[EventFrame], final: bool) -> l
     append the events parked while it ran, numbered after its own; return those to publish."""
     if not final:
         if frames:
-            Conversation.objects.filter(pk=conversation_id).update(last_seq=frames[-1]["seq"])
+            rows.update(Conversation, conversation_id, {"last_seq": frames[-1]["seq"]})
         return []
     row = Conversation.objects.select_for_update().filter(pk=conversation_id)
     if not row.values_list("parked_events", flat=True).get():  # the usual case: nothing parked
         caught_up = {"last_seq": frames[-1]["seq"]} if frames else {}
-        row.update(**caught_up, updated_at=timezone.now())
+        rows.update(Conversation, conversation_id, {**caught_up, "updated_at": timezone.now()})
         return []
     conversation = row.get()
     if frames:

@@ -13,9 +13,9 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from chat import access, events, protocol, selectors, signals
+from chat import access, events, protocol, rows, selectors, signals
 from chat.errors import Busy, Invalid, NotFound
-from chat.models import ApiKey, Conversation, Event, Message, Rating
+from chat.models import ApiKey, Conversation, Message, Rating
 from chat.protocol import EventFrame, ReviewResolvedFrame, TurnStartedFrame
 from chat.segments import Segments
 from guardrails import pii
@@ -129,7 +129,7 @@ def turn_start(
     conversation: Conversation | None
     if conversation_id is None:
         # Its first event is this turn's turn_started (seq 1): the row is complete as created.
-        conversation = Conversation.objects.create(owner=user, title=_title_from(text), last_seq=1)
+        conversation = rows.insert(Conversation, owner=user, title=_title_from(text), last_seq=1)
     else:
         # The row lock serialises turn starts and seq allocation across processes.
         conversation = (
@@ -155,10 +155,11 @@ def turn_start(
     history = [*earlier, {"role": "user", "content": text}]
     if settings.GUARDRAILS_PII == "mask":  # the user's text and the history alike, every turn
         history, conversation.pii_mapping = pii.mask_messages(history, conversation.pii_mapping)
-    user_message = Message.objects.create(
-        conversation=conversation, role=Message.Role.USER, text=text, client_msg_id=client_msg_id
+    user_message = rows.insert(
+        Message, conversation=conversation, role=Message.Role.USER, text=text, client_msg_id=client_msg_id
     )
-    reply = Message.objects.create(
+    reply = rows.insert(
+        Message,
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
@@ -180,7 +181,8 @@ def turn_start(
             conversation.save(update_fields=["pii_mapping", "updated_at"])
     else:
         (frame,) = events.append(conversation, [started])
-        conversation.save(update_fields=["last_seq", "pii_mapping", "updated_at"])
+        changed = {"last_seq": conversation.last_seq, "pii_mapping": conversation.pii_mapping}
+        rows.update(Conversation, conversation.pk, {**changed, "updated_at": timezone.now()})
     return TurnStart(
         conversation_id=conversation.pk,
         owner_id=user.pk,
@@ -264,8 +266,11 @@ def reply_save(
     lease = None if final else events.lease_until()
     # Updating only a still-streaming row both checks that the reply is alive and locks it
     # (the dead-turn sweep updates the same row), in one statement.
-    alive = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-        **fields, lease_until=lease, updated_at=timezone.now()
+    alive = rows.update(
+        Message,
+        message_id,
+        {**fields, "lease_until": lease, "updated_at": timezone.now()},
+        where={"status": Message.Status.STREAMING},
     )
     if not alive:
         logger.warning("reply %s was ended by another process (lease expired); dropping its late events", message_id)
@@ -292,17 +297,11 @@ def replies_save(batches: list[events.Batch]) -> set[int]:
     streaming = Message.objects.select_for_update().filter(pk__in=ids, status=Message.Status.STREAMING)
     alive = set(streaming.order_by("pk").values_list("pk", flat=True))
     kept = [b for b in batches if b.message_id in alive]
-    Event.objects.bulk_create(
-        [
-            Event(conversation_id=b.conversation_id, seq=f["seq"], type=f["type"], payload=f)
-            for b in kept
-            for f in b.frames
-        ]
-    )
+    events.store_many((b.conversation_id, b.frames) for b in kept)
     now, lease = timezone.now(), events.lease_until()
-    for b in kept:
-        fields = {**b.fields, "status": Message.Status.STREAMING}  # only the final save ends a reply
-        Message.objects.filter(pk=b.message_id).update(**fields, lease_until=lease, updated_at=now)
+    # Only the final save ends a reply.
+    running = {"status": Message.Status.STREAMING, "lease_until": lease, "updated_at": now}
+    rows.update_many(Message, [(b.message_id, {**b.fields, **running}) for b in kept])
     return {b.message_id for b in batches} - alive
 
 
