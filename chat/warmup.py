@@ -3,7 +3,8 @@
 :func:`start` (called once from ``config/asgi.py``) runs, in one background thread: the whole
 output checker once on a sample reply (compiles the pattern library, reads it from the
 database, runs the toxicity model through its batcher) and a first request to the LLM server
-(its connection and, for llama.cpp, its first page-in). ``/readyz`` answers 503 ``warming``
+(its connection and, for llama.cpp, its first page-in); then it freezes the heap built so far
+(:func:`settle_heap`). ``/readyz`` answers 503 ``warming``
 until both were done once and then reports what they found; an unreachable LLM server is
 probed again in the background (backing off to every 30 s) so readiness shows when it comes.
 Processes that never call :func:`start` (management commands) report ``not started`` and
@@ -13,6 +14,7 @@ readiness does not wait for them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -32,13 +34,21 @@ _PROBE_MAX_S = 30.0
 
 _lock = threading.Lock()
 _stop = threading.Event()
-_state: dict[str, Any] = {"started": False, "done": False, "checks": "not run", "llm": "not probed", "seconds": None}
+_state: dict[str, Any] = {
+    "started": False,
+    "done": False,
+    "checks": "not run",
+    "llm": "not probed",
+    "seconds": None,
+    "heap_frozen": 0,
+}
 
 
 def state() -> dict[str, Any]:
     """A copy of the warm-up state: ``checks`` (``"ok"`` or the error), ``llm`` (``"reachable"``,
-    ``"not configured"`` or why not), ``seconds`` (how long the warm-up took) and ``warm``
-    (True once the warm-up ran, or when it was never started)."""
+    ``"not configured"`` or why not), ``seconds`` (how long the warm-up took), ``heap_frozen``
+    (objects the garbage collector no longer walks, :func:`settle_heap`) and ``warm`` (True
+    once the warm-up ran, or when it was never started)."""
     with _lock:
         copy = dict(_state)
     copy["warm"] = not copy["started"] or copy["done"]
@@ -73,6 +83,7 @@ def _warm() -> None:
         result = f"error: {type(exc).__name__}: {exc}"
     with _lock:
         _state["checks"] = result
+        _state["heap_frozen"] = settle_heap()
     base_url = str(getattr(settings, "LLM_BASE_URL", "") or "").rstrip("/")
     reachable = _probe(base_url) if base_url else False
     with _lock:
@@ -85,6 +96,21 @@ def _warm() -> None:
     while base_url and not reachable and not _stop.wait(wait):
         reachable = _probe(base_url)
         wait = min(wait * 2, _PROBE_MAX_S)
+
+
+def settle_heap() -> int:
+    """Move every object alive now out of the garbage collector's sight; returns how many.
+
+    What exists once the models are loaded and the checks have run (Django, torch or
+    scikit-learn, the compiled pattern library: ~370,000 objects) lives as long as the process,
+    yet each full collection walked it all: ~0.2 s with the event loop stopped, every few
+    seconds under load, which every stream's next token waited for. Frozen, it is skipped
+    (``gc.freeze``); garbage in it is collected first, and what is made later is collected
+    as before. Reference counting still frees frozen objects that are dropped.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _probe(base_url: str) -> bool:

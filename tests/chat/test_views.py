@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -190,6 +192,32 @@ def test_readiness_waits_for_the_warm_up(client: Client, settings: Any, monkeypa
     assert response.status_code == 200 and warm["warm"] is True
     assert warm["checks"] == "ok" or warm["checks"].startswith("error")  # its DB access may be refused here
     assert warm["llm"].startswith("unreachable")  # reported, and probed again in the background
+    assert warm["heap_frozen"] > 100_000  # Django and the models, out of the collector's sight
     warmup.stop()
     thread.join(timeout=10)
     assert not thread.is_alive()
+    gc.unfreeze()  # the rest of the suite runs on an ordinary heap
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_settling_the_heap_collects_garbage_first_and_hides_what_lives_from_the_collector() -> None:
+    kept = _Node()
+    cycle_a, cycle_b = _Node(), _Node()
+    cycle_a.other, cycle_b.other = cycle_b, cycle_a  # garbage only a collection can free
+    gone = weakref.ref(cycle_a)
+    del cycle_a, cycle_b
+    try:
+        frozen = warmup.settle_heap()
+        assert frozen == gc.get_freeze_count() > 0
+        assert gone() is None  # collected, not frozen for good
+        # A full collection walks neither the kept object nor anything else alive before.
+        assert not any(o is kept for o in gc.get_objects())
+        later = _Node()
+        assert any(o is later for o in gc.get_objects())  # what is made afterwards is watched
+    finally:
+        gc.unfreeze()
+    assert any(o is kept for o in gc.get_objects())
