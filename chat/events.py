@@ -136,12 +136,13 @@ def advance(*, conversation_id: int, frames: list[EventFrame], final: bool) -> l
         if frames:
             rows.update(Conversation, conversation_id, {"last_seq": frames[-1]["seq"]})
         return []
-    row = Conversation.objects.select_for_update().filter(pk=conversation_id)
-    if not row.values_list("parked_events", flat=True).get():  # the usual case: nothing parked
-        caught_up = {"last_seq": frames[-1]["seq"]} if frames else {}
-        rows.update(Conversation, conversation_id, {**caught_up, "updated_at": timezone.now()})
+    # The usual case, nothing parked: one statement, which also takes the row lock.
+    caught_up = {"last_seq": frames[-1]["seq"]} if frames else {}
+    if rows.update(
+        Conversation, conversation_id, {**caught_up, "updated_at": timezone.now()}, where={"parked_events": []}
+    ):
         return []
-    conversation = row.get()
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
     if frames:
         conversation.last_seq = frames[-1]["seq"]
     released = append(conversation, conversation.parked_events)

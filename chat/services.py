@@ -51,7 +51,7 @@ def api_key_authenticate(*, raw: str) -> User | None:
     key = ApiKey.objects.select_related("user").filter(key_hash=_hash_key(raw), revoked_at__isnull=True).first()
     if key is None or not key.user.is_active:
         return None
-    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+    rows.update(ApiKey, key.pk, {"last_used_at": timezone.now()})
     return key.user
 
 

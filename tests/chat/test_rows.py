@@ -133,3 +133,12 @@ def test_names_that_are_not_columns_are_refused(alice: Any) -> None:
     conversation = Conversation.objects.create(owner=alice)
     with pytest.raises(ValueError, match="not a column"):
         rows.update(Conversation, conversation.pk, {"messages": []})
+
+
+def test_update_can_test_a_json_column_against_a_value(alice: Any) -> None:
+    """``events.advance`` ends a turn in one statement when nothing was parked meanwhile."""
+    empty = Conversation.objects.create(owner=alice)
+    parked = Conversation.objects.create(owner=alice, parked_events=[{"type": "review_resolved", "seq": 0}])
+    assert rows.update(Conversation, empty.pk, {"last_seq": 5}, where={"parked_events": []}) == 1
+    assert rows.update(Conversation, parked.pk, {"last_seq": 5}, where={"parked_events": []}) == 0
+    assert [c.last_seq for c in Conversation.objects.filter(pk__in=[empty.pk, parked.pk]).order_by("pk")] == [5, 0]
