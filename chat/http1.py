@@ -32,6 +32,14 @@ Contract:
   (TCP and TLS handshake), ``read`` (each wait for response bytes: headers and between body
   reads), ``write`` (only when the socket's send buffer is full). ``pool`` is unused: nothing
   waits for a connection.
+* **Lines.** The response's ``aiter_lines`` (what huggingface_hub reads a stream with) splits at
+  the line ends of HTTP and server-sent events only: ``\n``, ``\r\n``, ``\r``. httpx2's own
+  splits like ``str.splitlines``, also at U+2028, U+2029, U+0085 and a few control characters;
+  JSON may hold the first three raw, and TGI (serde_json) writes them so, so a token holding one
+  broke its ``data:`` line in two and the reply failed. The bytes are split before decoding (as
+  UTF-8, bad bytes replaced): one generator over the reads instead of four. A body with a
+  ``Content-Encoding`` is decompressed first; a charset other than UTF-8 or ASCII takes httpx2's
+  path.
 * **Errors** are httpx2's own: ``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
   ``WriteTimeout``, ``ReadError``, ``WriteError``, ``RemoteProtocolError`` (a malformed response,
   or a body that ends early), ``LocalProtocolError`` (a header with a line break).
@@ -47,6 +55,8 @@ number of connections (``limits.max_connections`` must be None), UNIX sockets, p
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
 import re
 import ssl
 import weakref
@@ -407,6 +417,37 @@ def _early_end(conn: _Connection, what: str) -> httpx2.TransportError:
     return httpx2.RemoteProtocolError(f"peer closed connection without sending complete message body: {what}")
 
 
+class _Response(httpx2.Response):
+    """A response whose lines end only where HTTP's do (see the module docstring)."""
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        encoding = self.encoding or "utf-8"
+        if codecs.lookup(encoding).name not in _LINE_SPLIT_ENCODINGS:
+            async for text in super().aiter_lines():
+                yield text
+            return
+        plain = "content-encoding" not in self.headers and not hasattr(self, "_content")
+        reads = self.aiter_raw() if plain else self.aiter_bytes()
+        rest = b""
+        async with contextlib.aclosing(reads):
+            async for data in reads:
+                if rest:
+                    data, rest = rest + data, b""
+                if not data:
+                    continue
+                lines = data.splitlines(keepends=True)  # bytes split at \n, \r\n and \r only
+                if not lines[-1].endswith(b"\n"):
+                    rest = lines.pop()  # unfinished, or a "\r" whose "\n" may come next
+                for line in lines:
+                    yield line.rstrip(b"\r\n").decode(encoding, "replace")
+        if rest:
+            yield rest.rstrip(b"\r\n").decode(encoding, "replace")
+
+
+# Encodings in which a byte "\r" or "\n" is always that character (codecs' canonical names).
+_LINE_SPLIT_ENCODINGS = frozenset({"utf-8", "ascii"})
+
+
 class LeanTransport(httpx2.AsyncBaseTransport):
     """An HTTP/1.1 keep-alive transport on asyncio streams; see the module docstring."""
 
@@ -507,7 +548,7 @@ class LeanTransport(httpx2.AsyncBaseTransport):
         body = _Body(conn, pool, framing, length, read_timeout, keep)
         if framing == _LENGTH and length == 0:
             body._finish(conn)
-        return httpx2.Response(
+        return _Response(
             status_code=status,
             headers=headers,
             stream=body,

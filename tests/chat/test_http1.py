@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import gzip
 import ipaddress
 import socket
 import ssl
@@ -242,6 +243,38 @@ async def test_sse_lines_arrive_one_by_one() -> None:
     async with Server(handler) as server, client() as c, c.stream("POST", server.url, json={}) as response:
         lines = [line async for line in _lockstep(response.aiter_lines(), next_token)]
     assert [line for line in lines if line] == [f'data: {{"i":{i}}}' for i in range(5)] + ["data: [DONE]"]
+
+
+@pytest.mark.parametrize("split", range(1, 40))
+async def test_lines_end_only_at_cr_lf_and_crlf_wherever_the_reads_split(split: int) -> None:
+    """U+2028 and U+0085 stay inside their line (raw in JSON); a CRLF, a character or a line cut
+    between two reads reads the same as sent whole."""
+    body = 'data: {"t":"a\u2028b\x85c"}\r\n\r\ndata: é\rlast'.encode()
+
+    async def handler(reader, writer, n):
+        await server.read_request(reader)
+        writer.write(OK_CHUNKED + chunk(body[:split]))
+        await writer.drain()
+        await asyncio.sleep(0.01)  # wait-ok: two network reads, not one
+        writer.write(chunk(body[split:]) + b"0\r\n\r\n")
+        await server.until_closed(reader, n)
+
+    async with Server(handler) as server, client() as c, c.stream("POST", server.url, json={}) as response:
+        lines = [line async for line in response.aiter_lines()]
+    assert lines == ['data: {"t":"a\u2028b\x85c"}', "", "data: é", "last"]
+
+
+async def test_lines_of_a_compressed_body_are_decompressed_first() -> None:
+    body = gzip.compress(b"data: 1\n\ndata: \xe2\x80\xa8 2\n\n")
+
+    async def handler(reader, writer, n):
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        await server.until_closed(reader, n)
+
+    async with Server(handler) as server, client() as c, c.stream("GET", server.url) as response:
+        lines = [line async for line in response.aiter_lines()]
+    assert lines == ["data: 1", "", "data: \u2028 2", ""]
 
 
 async def _lockstep(lines: AsyncIterator[str], next_token: asyncio.Event) -> AsyncIterator[str]:

@@ -261,6 +261,17 @@ async def test_special_eos_is_never_visible(server: TGIServer, api: str) -> None
     assert finish.usage is not None and finish.usage["completion_tokens"] == 3
 
 
+@pytest.mark.parametrize("api", MODES)
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\r", "\r\n"])
+async def test_a_token_holding_a_line_separator_is_one_token(server: TGIServer, api: str, separator: str) -> None:
+    """TGI's JSON holds U+2028, U+2029 and U+0085 raw; only SSE's own line ends end a line. Read
+    as str.splitlines does, a model writing one of them failed the whole reply."""
+    server.push(Script(tokens=["a", f"b{separator}c", "d"]))
+    tokens, finish = await run(backend(server, api))
+    assert visible(tokens) == f"ab{separator}cd"
+    assert finish.reason == "length"
+
+
 async def test_generate_final_event_with_empty_generated_text(server: TGIServer) -> None:
     event = {"index": 1, "token": {"id": 2, "text": "</s>", "logprob": None, "special": True}}
     event |= {"generated_text": "", "details": {"finish_reason": "eos_token", "generated_tokens": 1, "seed": None}}
