@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -45,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -449,6 +450,8 @@ class Config:
     ws_deflate: bool  # uvicorn only (daphne never negotiates permessage-deflate)
     patches: tuple[str, ...] = ()
     workers: int = 1  # uvicorn --workers (WEB_CONCURRENCY); more than 1 needs the Redis layer
+    root: Path = ROOT  # the app's code: this checkout, or --against's worktree
+    code: str = "now"  # how the tables name that code
 
     @property
     def name(self) -> str:
@@ -483,11 +486,19 @@ class App:
             write_patches(cfg.patches, self.dir)
             self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.dir), os.environ.get("PYTHONPATH")]))
         self.proc: subprocess.Popen[bytes] | None = None
+        self.keys: list[str] = []  # API keys of the bench's users in this app's database
 
     def prepare(self, n_keys: int) -> list[str]:
-        run = {"cwd": ROOT, "env": self.env, "check": True, "capture_output": True}
+        run = {"cwd": self.cfg.root, "env": self.env, "check": True, "capture_output": True}
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], **run)  # type: ignore[call-overload]
-        out = subprocess.run([sys.executable, "-m", "bench.relay", "make-keys", str(n_keys)], **run)  # type: ignore[call-overload]
+        # This file's make_keys_main, run against the app's own code (its checkout is the cwd).
+        load_this = (
+            "import importlib.util as u, sys; s = u.spec_from_file_location('bench_relay', sys.argv.pop(1)); "
+            "m = sys.modules['bench_relay'] = u.module_from_spec(s); s.loader.exec_module(m); "
+            "m.make_keys_main(sys.argv[1:])"
+        )
+        cmd = [sys.executable, "-c", load_this, str(Path(__file__).resolve()), str(n_keys)]
+        out = subprocess.run(cmd, **run)  # type: ignore[call-overload]
         return list(json.loads(out.stdout.decode().strip().splitlines()[-1]))
 
     def start(self) -> None:
@@ -500,7 +511,9 @@ class App:
                 "--no-access-log", "--ws-per-message-deflate", str(self.cfg.ws_deflate).lower(),
                 "--workers", str(self.cfg.workers),
             ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.cfg.root, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
+        )
         wait_for_port(self.port, self.proc, self.log)
 
     def server_errors(self) -> int:
@@ -724,68 +737,137 @@ def verdict(n: int, direct: Phase, app: Phase) -> str:
     )
 
 
-async def run_config(
-    cfg: Config, args: argparse.Namespace, tgi: subprocess.Popen[bytes], tgi_port: int, tgi_url: str, workdir: Path
+async def run_configs(
+    cfgs: Sequence[Config],
+    args: argparse.Namespace,
+    tgi: subprocess.Popen[bytes],
+    tgi_port: int,
+    tgi_url: str,
+    workdir: Path,
 ) -> None:
-    if cfg.layer == "redis":
+    """Run the phases for one setting, on one app per config (this code, and ``--against``'s).
+
+    With several apps, each N's direct read is measured once and the apps take turns right
+    after it, the first one alternating from round to round, so drift in the machine's speed
+    falls on both alike.
+    """
+    if cfgs[0].layer == "redis":
         import redis
 
         redis.Redis.from_url(args.redis_url).flushdb()  # stale groups of an earlier run would get our events
-    app = App(cfg, tgi_url, workdir, args.redis_url)
+    apps: list[App] = []
+    meters: list[Meter] = []  # apps[i]'s (its CPU, the scripted server's, this process's)
     try:
-        t = time.monotonic()
-        keys = app.prepare(max(args.clients))
-        app.start()
-        print(f"\n== {cfg.name}  (app pid {app.proc.pid if app.proc else '?'}, ready in {time.monotonic() - t:.1f}s)")
-        meter = Meter(app.proc.pid if app.proc else 0, tgi.pid)
-        # Warm-up: first imports, first connections, SQLite pages. Not reported.
-        await run_phase_app(app, keys, min(5, max(args.clients)), args, meter, None)
-        print(HEADER)
-        pooled: dict[int, tuple[Phase, Phase]] = {n: (Phase(), Phase()) for n in args.clients}
+        for cfg in cfgs:
+            app = App(cfg, tgi_url, workdir, args.redis_url)
+            apps.append(app)
+            t = time.monotonic()
+            app.keys = app.prepare(max(args.clients))
+            app.start()
+            pid = app.proc.pid if app.proc else 0
+            code = f" [{cfg.code}]" if len(cfgs) > 1 else ""
+            print(f"\n== {cfg.name}{code}  (app pid {pid}, ready in {time.monotonic() - t:.1f}s)")
+            meters.append(Meter(pid, tgi.pid))
+            # Warm-up: first imports, first connections, SQLite pages. Not reported.
+            await run_phase_app(app, app.keys, min(5, max(args.clients)), args, meters[-1], None)
+        header = HEADER + ("  code" if len(apps) > 1 else "")
+        print(header)
+        pooled: dict[tuple[int, int], tuple[Phase, Phase]] = {
+            (i, n): (Phase(), Phase()) for i in range(len(apps)) for n in args.clients
+        }
         profiled = False
         for r in range(1, args.rounds + 1):
             for n in args.clients:
-                direct = await run_phase_direct(tgi_port, n, args, meter)
-                await asyncio.sleep(0.3)
-                profile = None
-                if args.profile and not profiled and n == max(args.clients) and r == args.rounds:
-                    profile, profiled = workdir / f"profile-{cfg.server}-{cfg.layer}.txt", True
-                appp = await run_phase_app(app, keys, n, args, meter, profile)
-                print(report(n, direct, appp, f"#{r}"), flush=True)
-                pooled[n][0].merge(direct)
-                pooled[n][1].merge(appp)
+                direct = await run_phase_direct(tgi_port, n, args, meters[0])
+                order = list(enumerate(apps))
+                for i, app in order if r % 2 else reversed(order):
+                    await asyncio.sleep(0.3)
+                    profile = None
+                    last = n == max(args.clients) and r == args.rounds
+                    if args.profile and not profiled and last and app.cfg.root == ROOT:
+                        profile, profiled = workdir / f"profile-{app.cfg.server}-{app.cfg.layer}.txt", True
+                    appp = await run_phase_app(app, app.keys, n, args, meters[i], profile)
+                    print(report(n, direct, appp, f"#{r}") + _code(apps, i), flush=True)
+                    pooled[i, n][0].merge(direct)
+                    pooled[i, n][1].merge(appp)
                 await asyncio.sleep(0.5)
         print("-" * 40 + " all rounds pooled " + "-" * 40)
-        for n in args.clients:
-            print(report(n, *pooled[n], "all"))
-        print(verdict(max(args.clients), *pooled[max(args.clients)]))
-        for n in args.clients:
-            print(first_text_verdict(n, *pooled[n]))
-        for n in args.clients:
-            direct, appp = pooled[n]
-            if appp.newest and appp.tokens > 1.2 * len(appp.newest):
-                # Moderation releases whole chunks: a token waits for its chunk by design. The newest
-                # token of each frame shows what the relay and the checks add beyond that wait.
-                print(
-                    f"  N={n}: {appp.tokens / len(appp.newest):.1f} tokens per delta frame; newest token of each "
-                    f"frame: {pct(appp.newest, 50):.2f} / {pct(appp.newest, 99):.2f} ms p50/p99, added "
-                    f"{pct(appp.newest, 50) - pct(direct.delays, 50):.2f} / "
-                    f"{pct(appp.newest, 99) - pct(direct.delays, 99):.2f} ms"
-                )
-        print(
-            f"  ws extensions negotiated: {getattr(app, 'negotiated', '') or 'none'};"
-            f" tracebacks in the app's log: {app.server_errors()}"
-        )
+        for i in range(len(apps)):
+            for n in args.clients:
+                print(report(n, *pooled[i, n], "all") + _code(apps, i))
+        for i, app in enumerate(apps):
+            code = f" [{app.cfg.code}]" if len(apps) > 1 else ""
+            print(verdict(max(args.clients), *pooled[i, max(args.clients)]) + code)
+            for n in args.clients:
+                print(first_text_verdict(n, *pooled[i, n]) + code)
+            for n in args.clients:
+                direct, appp = pooled[i, n]
+                if appp.newest and appp.tokens > 1.2 * len(appp.newest):
+                    # Moderation releases whole chunks: a token waits for its chunk by design. The newest
+                    # token of each frame shows what the relay and the checks add beyond that wait.
+                    print(
+                        f"  N={n}: {appp.tokens / len(appp.newest):.1f} tokens per delta frame; newest token of "
+                        f"each frame: {pct(appp.newest, 50):.2f} / {pct(appp.newest, 99):.2f} ms p50/p99, added "
+                        f"{pct(appp.newest, 50) - pct(direct.delays, 50):.2f} / "
+                        f"{pct(appp.newest, 99) - pct(direct.delays, 99):.2f} ms{code}"
+                    )
+            print(
+                f"  ws extensions negotiated: {getattr(app, 'negotiated', '') or 'none'};"
+                f" tracebacks in the app's log: {app.server_errors()}{code}"
+            )
+        if len(apps) > 1:
+            print(against_summary(apps, pooled, args.clients))
         if args.profile:
-            for path in workdir.glob(f"profile-{cfg.server}-{cfg.layer}.txt"):  # noqa: ASYNC240  the report, after the phases
-                largest = pooled[max(args.clients)][1]
+            for path in workdir.glob(f"profile-{cfgs[0].server}-{cfgs[0].layer}.txt"):  # noqa: ASYNC240  the report, after the phases
+                i = next(i for i, app in enumerate(apps) if app.cfg.root == ROOT)
+                largest = pooled[i, max(args.clients)][1]
                 cpu_k = largest.cpu_app / largest.tokens * 1000 if largest.tokens else None
                 print(f"  py-spy profile of the app at N={max(args.clients)} ({path}):")
                 print(summarize_profile(path, cpu_per_1k=cpu_k))
-        if app.server_errors():
-            print("  --- last lines of the app's log ---\n" + tail(app.log))
+        for app in apps:
+            if app.server_errors():
+                print(f"  --- last lines of the app's log ({app.cfg.code}) ---\n" + tail(app.log))
     finally:
-        app.stop()
+        for app in apps:
+            app.stop()
+
+
+def _code(apps: Sequence[App], i: int) -> str:
+    return f"  {apps[i].cfg.code}" if len(apps) > 1 else ""
+
+
+def against_summary(apps: Sequence[App], pooled: dict[tuple[int, int], tuple[Phase, Phase]], ns: Sequence[int]) -> str:
+    """This code against ``--against``'s, N by N: CPU a token and first text added, with ratios."""
+    base, now = 0, len(apps) - 1
+    lines = [f"  this code against {apps[base].cfg.code} (same run, same harness, alternating):"]
+    for n in ns:
+        (d0, a0), (d1, a1) = pooled[base, n], pooled[now, n]
+        cpu0 = a0.cpu_app / a0.tokens * 1000 if a0.tokens else float("nan")
+        cpu1 = a1.cpu_app / a1.tokens * 1000 if a1.tokens else float("nan")
+        ft0 = pct(a0.ttft, 95) - pct(d0.ttft, 95)
+        ft1 = pct(a1.ttft, 95) - pct(d1.ttft, 95)
+        lines.append(
+            f"    N={n}: CPU a token {cpu0:.3f} -> {cpu1:.3f} ms ({cpu1 / cpu0:.2f}x, {cpu0 / cpu1:.1f} times less);"
+            f" first text added p95 {ft0:.0f} -> {ft1:.0f} ms"
+        )
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def checkout(ref: str | None, workdir: Path) -> Iterator[tuple[Path, str] | None]:
+    """``ref`` checked out in a temporary git worktree (removed afterwards), and its short name."""
+    if not ref:
+        yield None
+        return
+    git = ["git", "-C", str(ROOT)]
+    short = subprocess.run([*git, "rev-parse", "--short", ref], check=True, capture_output=True, text=True)
+    where = workdir / f"against-{short.stdout.strip()}"
+    subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(where), ref], check=True)
+    try:
+        yield where, short.stdout.strip()
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(where)], check=False)
+        subprocess.run([*git, "worktree", "prune"], check=False)
 
 
 def loadavg() -> str:
@@ -818,17 +900,22 @@ async def main_async(args: argparse.Namespace) -> None:
             "on the machine (other people's work: high values mean disturbed figures); lag p99: the load\n"
             "generator's own event-loop lag (ms)."
         )
-        for mode, server, layer in itertools.product(args.modes, args.server, args.layer):
-            # relay: the app's own switch releases every token unchecked (the relay alone).
-            env = (("GUARDRAILS_ENABLED", "false"), *args.env) if mode == "relay" else tuple(args.env)
-            cfg = Config(server, layer, env, args.ws_deflate, tuple(args.patch), args.workers)
-            if cfg.workers > 1 and (layer != "redis" or server != "uvicorn"):
-                print(f"\n== {cfg.name}: skipped: --workers needs uvicorn and the Redis layer (turns cross processes)")
-                continue
-            try:
-                await run_config(cfg, args, tgi, tgi_port, tgi_url, workdir)
-            except Exception as exc:  # a figure too: say it and go on with the next config
-                print(f"\n== {cfg.name}: FAILED: {type(exc).__name__}: {exc}")
+        with checkout(args.against, workdir) as against:
+            tree, code = against or (ROOT, "now")
+            for mode, server, layer in itertools.product(args.modes, args.server, args.layer):
+                # relay: the app's own switch releases every token unchecked (the relay alone).
+                env = (("GUARDRAILS_ENABLED", "false"), *args.env) if mode == "relay" else tuple(args.env)
+                cfg = Config(server, layer, env, args.ws_deflate, tuple(args.patch), args.workers)
+                if cfg.workers > 1 and (layer != "redis" or server != "uvicorn"):
+                    print(
+                        f"\n== {cfg.name}: skipped: --workers needs uvicorn and the Redis layer (turns cross processes)"
+                    )
+                    continue
+                cfgs = [dataclasses.replace(cfg, root=tree, code=code)] if against else []
+                try:
+                    await run_configs([*cfgs, cfg], args, tgi, tgi_port, tgi_url, workdir)
+                except Exception as exc:  # a figure too: say it and go on with the next config
+                    print(f"\n== {cfg.name}: FAILED: {type(exc).__name__}: {exc}")
         print(f"\nload average at the end {loadavg()}")
     finally:
         stop(tgi)
@@ -860,6 +947,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="apply a what-if change inside the app's process (see PATCHES)")  # fmt: skip
     p.add_argument("--profile", action="store_true", help="py-spy the app at the largest N (last round)")
     p.add_argument("--keep", action="store_true", help="keep the app's work dir (logs, database)")
+    p.add_argument("--against", metavar="REF",
+                   help="also run the app at this git commit (a temporary worktree, this venv), alternating "
+                        "with this code phase by phase, and print the ratios")  # fmt: skip
     args = p.parse_args(argv)
     args.clients = [int(x) for x in args.clients.split(",")]
     args.server = [s.strip() for s in args.server.split(",")]
