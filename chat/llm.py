@@ -437,12 +437,17 @@ class _Deadline:
     stream, not one per token (``asyncio.timeout`` per step armed and disarmed a timer for
     every token: a few percent of the app's CPU at 100 streams). A cancellation from elsewhere
     (a stop, a shutdown) still propagates as ``CancelledError``.
+
+    Each step asks for the current task with the loop in hand: ``asyncio.current_task()``
+    without it looks the running loop up, which on CPython 3.11 makes a ``getpid`` system call
+    (fork detection), once a token per stream.
     """
 
     def __init__(self, when: float) -> None:
         self._task: asyncio.Task[Any] | None = None  # the task running a step, while it runs
         self._expired = False
-        self._handle = asyncio.get_running_loop().call_at(when, self._expire)
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_at(when, self._expire)
 
     def _expire(self) -> None:
         self._expired = True
@@ -452,7 +457,7 @@ class _Deadline:
     async def step(self, awaitable: Awaitable[_T]) -> _T:
         if self._expired:
             raise self._timeout()
-        task = asyncio.current_task()
+        task = asyncio.current_task(self._loop)
         assert task is not None, "a step runs in a task"
         cancelling = task.cancelling()
         self._task = task
