@@ -39,7 +39,7 @@ Contract:
   broke its ``data:`` line in two and the reply failed. The bytes are split before decoding (as
   UTF-8, bad bytes replaced): one generator over the reads instead of four. A body with a
   ``Content-Encoding`` is decompressed first; a charset other than UTF-8 or ASCII takes httpx2's
-  path.
+  path. Responses that came through httpx2's own transport (below) split their lines so too.
 * **Errors** are httpx2's own: ``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
   ``WriteTimeout``, ``ReadError``, ``WriteError``, ``RemoteProtocolError`` (a malformed response,
   or a body that ends early), ``LocalProtocolError`` (a header with a line break).
@@ -494,7 +494,14 @@ class LeanTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         standard = self._delegate(request)
         if standard is not None:
-            return await standard.handle_async_request(request)
+            response = await standard.handle_async_request(request)
+            # The same response, with its lines split as this transport's are (see "Lines").
+            return _Response(
+                status_code=response.status_code,
+                headers=response.headers,
+                stream=response.stream,
+                extensions=response.extensions,
+            )
 
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         url = request.url
