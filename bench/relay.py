@@ -751,15 +751,19 @@ async def run_configs(
     after it, the first one alternating from round to round, so drift in the machine's speed
     falls on both alike.
     """
+    # Each app its own Redis database: both number their conversations from 1, and one layer
+    # would deliver one app's events to the other's sockets.
+    redis_urls = [redis_database(args.redis_url, i) for i in range(len(cfgs))]
     if cfgs[0].layer == "redis":
         import redis
 
-        redis.Redis.from_url(args.redis_url).flushdb()  # stale groups of an earlier run would get our events
+        for url in redis_urls:
+            redis.Redis.from_url(url).flushdb()  # stale groups of an earlier run would get our events
     apps: list[App] = []
     meters: list[Meter] = []  # apps[i]'s (its CPU, the scripted server's, this process's)
     try:
-        for cfg in cfgs:
-            app = App(cfg, tgi_url, workdir, args.redis_url)
+        for cfg, redis_url in zip(cfgs, redis_urls, strict=True):
+            app = App(cfg, tgi_url, workdir, redis_url)
             apps.append(app)
             t = time.monotonic()
             app.keys = app.prepare(max(args.clients))
@@ -830,6 +834,16 @@ async def run_configs(
     finally:
         for app in apps:
             app.stop()
+
+
+def redis_database(url: str, offset: int) -> str:
+    """``url`` with its database number moved on by ``offset`` (``redis://h:6379/13``, 1 -> ``/14``)."""
+    if not offset:
+        return url
+    base, _, db = url.rstrip("/").rpartition("/")
+    if not db.isdigit() or base.endswith("/"):  # no database in the URL: 0
+        return f"{url.rstrip('/')}/{offset}"
+    return f"{base}/{int(db) + offset}"
 
 
 def _code(apps: Sequence[App], i: int) -> str:
@@ -935,7 +949,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--modes", default="relay,product",
                    help="relay: tokens shown unchecked (GUARDRAILS_ENABLED=false); product: moderated")  # fmt: skip
     p.add_argument("--layer", default="memory", help="memory, redis or both (comma-separated)")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="for --layer redis (flushed!)")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13",
+                   help="for --layer redis (flushed!; --against's app uses the next database)")  # fmt: skip
     p.add_argument("--workers", type=int, default=1,
                    help="uvicorn server processes (WEB_CONCURRENCY); > 1 needs --layer redis")  # fmt: skip
     p.add_argument("--env", action="append", default=[], metavar="K=V", help="extra environment for the app")
