@@ -31,17 +31,19 @@ invents (e.g. ``"tool_calls"``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
 
 import httpx2
 from huggingface_hub import AsyncInferenceClient, set_async_client_factory
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.inference import _common as hf_common
+from huggingface_hub.inference._generated import _async_client as hf_async_client
 from huggingface_hub.utils._http import default_async_client_factory
 
 from chat import http1
@@ -267,21 +269,29 @@ class TGIBackend:
                 temperature=cfg.temperature if cfg.temperature is not None else 0.0,
                 stream_options={"include_usage": True},
             )
-            try:
-                async for chunk in chunks:
-                    for choice in chunk.choices or ():
-                        content = choice.delta.content if choice.delta is not None else None
+            # The stream's lines, read here in one loop (see _read_chat_chunks_as_json); closed
+            # with the response: before its end, its socket (what tells TGI to stop).
+            async with contextlib.aclosing(_ChatStream.lines_of(chunks)) as lines:
+                async for line in lines:
+                    if not line.startswith("data:"):
+                        line = line.strip()  # the library strips every line first
+                        if not line.startswith("data:"):
+                            continue  # a blank line or an SSE comment (a keep-alive), as the library does
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":  # also "data:[DONE]", the same end marker per the SSE spec
+                        break
+                    chunk = json.loads(payload)
+                    if chunk.get("error") is not None:
+                        raise _library_stream_error(line.strip())
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta")
+                        content = delta.get("content") if delta is not None else None
                         if content:  # a special token (EOS) arrives as "" and is not shown
                             yield Token(content)
-                        if choice.finish_reason:  # null, or "" on some servers, until the end
-                            reason = choice.finish_reason
-                    if chunk.usage is not None:
-                        usage = _usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-            except json.JSONDecodeError as exc:
-                # The library recognizes "data: [DONE]" only with the space; "data:[DONE]" is the
-                # same end marker per the SSE spec, so accept it here.
-                if exc.doc.strip() != "[DONE]":
-                    raise
+                        if finish_reason := choice.get("finish_reason"):  # null, or "" on some servers, until the end
+                            reason = finish_reason
+                    if (counts := chunk.get("usage")) is not None:
+                        usage = _usage(counts.get("prompt_tokens"), counts.get("completion_tokens"))
         # The library ends quietly on EOF as well as on [DONE] (old servers send no [DONE]), so a
         # reply is complete only if it said how it finished.
         if reason is None:
@@ -400,32 +410,94 @@ class _JSONObject(dict[str, Any]):
         return self.get(name)
 
 
+class _Lines:
+    """What the library's ``_async_yield_from`` returns: the response's lines, stripped, as
+    an async iterable; here it also keeps the response, so a chat stream can read its lines
+    itself."""
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self.response = response
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        async for line in self.response.aiter_lines():
+            yield line.strip()
+
+
+class _ChatStream:
+    """What ``AsyncInferenceClient.chat_completion(stream=True)`` returns once
+    :func:`_read_chat_chunks_as_json` is applied: iterated, the library's chunks (as
+    :class:`_JSONObject`); :meth:`lines_of` gives ``TGIBackend._chat`` the lines instead."""
+
+    def __init__(self, lines: AsyncIterable[str]) -> None:
+        self._lines = lines
+
+    @staticmethod
+    def lines_of(chunks: object) -> AsyncGenerator[str]:
+        """The response's lines, unstripped (``_Response.aiter_lines``)."""
+        lines = chunks._lines if isinstance(chunks, _ChatStream) else None
+        if not isinstance(lines, _Lines):
+            raise TypeError(f"not a chat stream read by chat.llm: {type(chunks).__name__}")
+        return cast(AsyncGenerator[str], lines.response.aiter_lines())
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        async for line in self._lines:
+            try:
+                chunk = _parse_chat_line(line)
+            except StopIteration:
+                return
+            if chunk is not None:
+                yield chunk
+
+
+def _parse_chat_line(line: str) -> Any:
+    """The library's ``_format_chat_completion_stream_output`` into :class:`_JSONObject`."""
+    if not line.startswith("data:"):
+        return None  # a blank line or an SSE comment, as the library does
+    payload = line[5:].strip()
+    if payload == "[DONE]":
+        raise StopIteration("[DONE] signal received.")
+    data = json.loads(payload, object_hook=_JSONObject)
+    if not isinstance(data, dict) or data.get("error") is not None:
+        return _LIBRARY_CHAT_LINE(line)  # the library's errors, exactly
+    return data
+
+
+def _library_stream_error(line: str) -> Exception:
+    """The error the library raises for an in-stream error line (``{"error": ...}``)."""
+    try:
+        _LIBRARY_CHAT_LINE(line)
+    except Exception as exc:  # the library's error types (TextGenerationError and kin)
+        return exc
+    return ValueError(f"an error line the library did not raise for: {line[:200]!r}")
+
+
+_LIBRARY_CHAT_LINE = hf_common._format_chat_completion_stream_output
+
+
+def _yield_lines(client: httpx2.AsyncClient, response: httpx2.Response) -> _Lines:
+    return _Lines(response)
+
+
 @functools.cache
 def _read_chat_chunks_as_json() -> None:
-    """Parse chat-stream lines without huggingface_hub's per-token dataclasses.
+    """Read chat streams without huggingface_hub's per-token objects and generators.
 
     The library turns every ``data:`` line of a chat stream into nested dataclasses
-    (``ChatCompletionStreamOutput.parse_obj_as_instance``): 15 % of the app's CPU at 100
-    streams (``bench.relay --profile``). The same JSON read with ``json.loads`` into
-    :class:`_JSONObject` gives ``_chat`` the same attributes. Everything else stays the
-    library's: the request, HTTP errors, ``[DONE]``, and in-stream errors (a line with an
-    ``error`` field goes through its own parser, which raises its error types). The TGI
-    protocol vectors (tests/chat/test_llm.py) run through this path.
+    (``ChatCompletionStreamOutput.parse_obj_as_instance``), 15 % of the app's CPU at 100
+    streams (``bench.relay --profile``), and passes each line through two generators of its
+    own. Here ``chat_completion(stream=True)`` returns a :class:`_ChatStream`, from which
+    ``TGIBackend._chat`` reads the response's lines in its own loop: ``json.loads`` into plain
+    dicts, the fields read with ``get``. Everything else stays the library's: the request, HTTP
+    errors (raised before the stream is returned), and in-stream errors (a line with an
+    ``error`` field goes through its own parser, which raises its error types). Iterated as
+    the library's result, a :class:`_ChatStream` still yields the chunks, as
+    :class:`_JSONObject` whose fields read as attributes. The TGI protocol vectors
+    (tests/chat/test_llm.py) run through this path.
     """
-    original = hf_common._format_chat_completion_stream_output
-
-    def parse(line: str) -> Any:
-        if not line.startswith("data:"):
-            return None  # a blank line or an SSE comment, as the library does
-        payload = line[5:].strip()
-        if payload == "[DONE]":
-            raise StopIteration("[DONE] signal received.")
-        data = json.loads(payload, object_hook=_JSONObject)
-        if not isinstance(data, dict) or data.get("error") is not None:
-            return original(line)  # the library's errors, exactly
-        return data
-
-    hf_common._format_chat_completion_stream_output = parse  # same contract, lighter objects
+    # Names the client module imported from _common: replaced where they are looked up.
+    hf_async_client._async_yield_from = _yield_lines  # type: ignore[attr-defined]  # imported, not re-exported
+    hf_async_client._async_stream_chat_completion_response = _ChatStream  # type: ignore[attr-defined]  # likewise
+    hf_common._format_chat_completion_stream_output = _parse_chat_line  # for any other caller
 
 
 class _Deadline:

@@ -692,3 +692,18 @@ def test_from_settings() -> None:
         total_timeout=300.0,
     )
     assert isinstance(backend_, TGIBackend) and backend_.config == cfg
+
+
+async def test_the_librarys_own_chat_stream_still_yields_its_chunks(server: TGIServer) -> None:
+    # TGIBackend reads chat streams in its own loop by changing what the library's
+    # chat_completion(stream=True) returns; any other caller in the process still gets chunks
+    # whose fields read as attributes, and the stream ends at [DONE].
+    from huggingface_hub import AsyncInferenceClient
+
+    backend(server, "chat")  # the change is made when a backend is built
+    server.push(Script(tokens=["Hel", "lo", "!"], eos=True))
+    async with AsyncInferenceClient(base_url=server.url, headers={"authorization": None}) as client:  # type: ignore[dict-item]  # None drops it
+        stream = await client.chat_completion(HISTORY, stream=True, max_tokens=8)
+        chunks = [chunk async for chunk in stream]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello!"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] in ("stop", "eos_token")
