@@ -82,14 +82,28 @@ def token_text(item: Any) -> str | None:
     return None
 
 
-def split_point(buffer: str, max_chars: int, *, final: bool) -> tuple[int, Boundary] | None:
+# What a sentence end's match holds before its whitespace or line break (punctuation, closing
+# quotes and brackets, a CR): the only characters a match can span that are not its last.
+_END_RUN = frozenset(".!?\u2026\"'\u201d\u2019)]\r")
+
+
+def split_point(buffer: str, max_chars: int, *, final: bool, searched: int = 0) -> tuple[int, Boundary] | None:
     """Where the first chunk in ``buffer`` ends, or ``None`` if it needs more text.
 
     The cap cuts at the last whitespace in the second half of the first ``max_chars`` chars
     (keeping words whole, so a word is never judged in two halves) and hard-cuts only a "word"
     longer than half the cap.
+
+    ``searched``: the length of a prefix of ``buffer`` that was the whole buffer when this
+    returned ``None`` for it (same ``max_chars``, nothing cut since). No sentence end lies in
+    it, so one in the longer buffer ends after it, and starts in the run of ``_END_RUN``
+    characters that closes it or later: the search starts there, and a token costs a search of
+    its own text, not of the whole sentence so far. The result is the same as with 0.
     """
-    match = _BOUNDARY.search(buffer, 0, max_chars + 1)
+    start = min(searched, len(buffer))
+    while start and buffer[start - 1] in _END_RUN:
+        start -= 1
+    match = _BOUNDARY.search(buffer, start, max_chars + 1)
     if match and match.end() <= max_chars:
         return match.end(), "newline" if match.group().endswith("\n") else "sentence"
     if len(buffer) > max_chars:
@@ -141,15 +155,19 @@ def sentences(
         index = 0
         since = 0.0  # when the oldest pending text arrived
 
+        searched = 0  # how much of the buffer holds no sentence end (split_point's ``searched``)
+
         def cut(final: bool) -> list[Chunk]:
-            nonlocal buffer, start, index, since
+            nonlocal buffer, start, index, since, searched
             out = []
-            while (point := split_point(buffer, max_chars, final=final)) is not None:
+            while (point := split_point(buffer, max_chars, final=final, searched=searched)) is not None:
                 end, boundary = point
                 out.append(Chunk(index=index, text=buffer[:end], start=start, boundary=boundary))
                 index += 1
                 start += end
                 buffer = buffer[end:]
+                searched = 0
+            searched = len(buffer)  # split_point found no end in it
             if timed and buffer and not final:
                 now = clock()
                 if out:  # what is left arrived with the newest token
@@ -164,6 +182,7 @@ def sentences(
                     index += 1
                     start += end
                     buffer = buffer[end:]
+                    searched = 0  # its start moved: the look-behinds see other characters
                     since = now  # the rest is a word still being written: it waits from now
             return out
 

@@ -106,6 +106,24 @@ async def test_chunks_depend_on_the_text_only_not_on_token_splits(text: str, cut
         assert 0 < len(chunk.text) <= max_chars
 
 
+_end_heavy = st.text(alphabet=st.sampled_from(list("ab Z.!?\u2026\"'\u201d\u2019)]\r\n\t*-_x")), max_size=60)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=_end_heavy, more=_end_heavy, max_chars=st.integers(4, 80), final=st.booleans())
+def test_a_search_resumed_where_the_last_one_found_nothing_finds_the_same_end(
+    text: str, more: str, max_chars: int, final: bool
+) -> None:
+    # The chunker tells split_point how much of its buffer held no sentence end last time, so a
+    # token costs a search of its own text; the cut must be the one a search from 0 finds.
+    if len(text) > max_chars or split_point(text, max_chars, final=False) is not None:
+        return  # the chunker would have cut: nothing carries over
+    buffer = text + more
+    assert split_point(buffer, max_chars, final=final, searched=len(text)) == split_point(
+        buffer, max_chars, final=final
+    )
+
+
 # --- Time cuts --------------------------------------------------------------------------------
 
 
