@@ -26,6 +26,7 @@ and rewrite that one field to the local folder, so the hub name never reaches th
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import hashlib
@@ -373,17 +374,20 @@ def word_windows(text: str, focus: int = 0, *, size: int = 4, stride: int = 1) -
     to friendly words, shorter ones hold mild words ("kill a process").
     """
     words = list(_WORD.finditer(text))
-    if not words:
+    spans = window_spans([w.end() for w in words], focus, size=size, stride=stride)
+    return [text[words[s].start() : words[e - 1].end()] for s, e in spans]
+
+
+def window_spans(ends: Sequence[int], focus: int = 0, *, size: int = 4, stride: int = 1) -> list[tuple[int, int]]:
+    """:func:`word_windows` as word indexes: ``[start, stop)`` of each window, given where each
+    word ends (``ends``, in order)."""
+    n = len(ends)
+    if not n:
         return []
-    starts = list(range(0, max(len(words) - size, 0) + 1, stride))
-    if starts[-1] + size < len(words):
-        starts.append(len(words) - size)
-    out = []
-    for s in starts:
-        last = words[min(s + size, len(words)) - 1]
-        if last.end() > focus:
-            out.append(text[words[s].start() : last.end()])
-    return out
+    starts = list(range(0, max(n - size, 0) + 1, stride))
+    if starts[-1] + size < n:
+        starts.append(n - size)
+    return [(s, min(s + size, n)) for s in starts if ends[min(s + size, n) - 1] > focus]
 
 
 class ProfanityCheckClassifier:
@@ -396,15 +400,17 @@ class ProfanityCheckClassifier:
     def __init__(self, reason: str) -> None:
         from profanity_check import profanity_check as pc  # loads the two joblib files
 
-        fast = _linear_tfidf_scorer(pc.vectorizer, pc.model)
-        self.runs_inline = fast is not None
-        self._score = fast or (
+        self._fast = _linear_tfidf_scorer(pc.vectorizer, pc.model)
+        self.runs_inline = self._fast is not None
+        self._score = self._fast or (
             lambda texts: [float(p) for p in pc.model.predict_proba(pc.vectorizer.transform(texts))[:, 1]]
         )
         version = metadata.version("alt-profanity-check")
         self.info = ModelInfo(name="alt-profanity-check", version=version, source=f"fallback: {reason}", fallback=True)
 
     def predict(self, batch: Sequence[ToxicityInput]) -> list[dict[str, float]]:
+        if self._fast is not None:
+            return [{"profanity": self._fast.windows_max(item.text, item.focus)} for item in batch]
         pieces: list[str] = []
         owners: list[int] = []
         for n, item in enumerate(batch):
@@ -421,7 +427,7 @@ class ProfanityCheckClassifier:
         return [{"profanity": s} for s in scores]
 
 
-def _linear_tfidf_scorer(vectorizer: Any, model: Any) -> Callable[[Sequence[str]], list[float]] | None:
+def _linear_tfidf_scorer(vectorizer: Any, model: Any) -> _LinearTfidf | None:
     """``model.predict_proba(vectorizer.transform(texts))[:, 1]`` in plain Python, for the model
     alt-profanity-check ships: word-unigram TF-IDF (l2 norm) into a ``CalibratedClassifierCV`` of
     linear SVMs with sigmoid calibration, binary.
@@ -456,34 +462,75 @@ def _linear_tfidf_scorer(vectorizer: Any, model: Any) -> Callable[[Sequence[str]
         return None
     if coef.shape != (len(vocabulary), len(folds)) or any(len(f.calibrators) != 1 for f in folds):
         return None
-    l2 = params["norm"] == "l2"
     # Per known word: its idf and its weight in each fold.
     weights = {term: (float(idf[j]), tuple(float(w) for w in coef[j])) for term, j in vocabulary.items()}
-    calibration = list(zip(intercept, a, b, strict=True))
+    return _LinearTfidf(analyze, weights, list(zip(intercept, a, b, strict=True)), l2=params["norm"] == "l2")
 
-    # A token never spans whitespace, so a text's tokens are its words' tokens in turn; the
-    # windows of a stream's chunks share most of their words, so each word is analyzed once.
-    @functools.lru_cache(maxsize=65536)
-    def known(word: str) -> tuple[str, ...]:
-        return tuple(t for t in analyze(word) if t in weights)
 
-    def score(texts: Sequence[str]) -> list[float]:
-        out = []
-        for text in texts:
-            counts: dict[str, int] = {}
-            for word in text.split():
-                for token in known(word):
-                    counts[token] = counts.get(token, 0) + 1
-            terms = [(n * weights[t][0], weights[t][1]) for t, n in counts.items()]
-            norm = math.sqrt(sum(v * v for v, _ in terms)) if l2 and terms else 1.0
-            p = 0.0
-            for k, (c, ak, bk) in enumerate(calibration):
-                z = c + sum(v * w[k] for v, w in terms) / norm
-                p += 1.0 / (1.0 + math.exp(min(500.0, max(-500.0, ak * z + bk))))  # no exp overflow
-            out.append(p / len(calibration))
-        return out
+class _LinearTfidf:
+    """The fallback's scores, computed as :func:`_linear_tfidf_scorer` says.
 
-    return score
+    Called with texts, it scores each whole text. :meth:`windows_max` gives what
+    :class:`ProfanityCheckClassifier` asks: the highest score of a text's four-word windows
+    (:func:`word_windows`), without making the windows' strings. A window's score depends only
+    on its known tokens, so it is computed once per token combination (cached): the same
+    windows come back in the normalized views and in a chunk checked again with the next one.
+    """
+
+    def __init__(
+        self,
+        analyze: Callable[[str], list[str]],
+        weights: Mapping[str, tuple[float, tuple[float, ...]]],
+        calibration: list[tuple[float, float, float]],
+        *,
+        l2: bool,
+    ) -> None:
+        self._analyze = analyze
+        self._weights = weights
+        self._calibration = calibration
+        self._l2 = l2
+        # A token never spans whitespace, so a text's tokens are its words' tokens in turn; the
+        # windows of a stream's chunks share most of their words, so each word is analyzed once.
+        self.known = functools.lru_cache(maxsize=65536)(self._known)
+        self.tokens_score = functools.lru_cache(maxsize=65536)(self._tokens_score)
+
+    def __call__(self, texts: Sequence[str]) -> list[float]:
+        return [self.tokens_score(tuple(t for word in text.split() for t in self.known(word))) for text in texts]
+
+    def windows_max(self, text: str, focus: int) -> float:
+        """The highest score among ``word_windows(text, focus)`` and ``word_windows(text[focus:])``
+        (0.0 when there is no window): what the fallback reports for a chunk and its context."""
+        words = list(_WORD.finditer(text))
+        ends = [w.end() for w in words]
+        tokens = [self.known(w.group()) for w in words]
+        spans = set(window_spans(ends, focus))
+        # The new text's own windows: its words are the last ones, unless one straddles ``focus``.
+        first = bisect.bisect_right(ends, focus)
+        if first == len(words) or words[first].start() >= focus:
+            spans.update((s + first, e + first) for s, e in window_spans(ends[first:]))
+            straddled: list[str] = []
+        else:
+            straddled = word_windows(text[focus:])
+        best = max((self.tokens_score(sum(tokens[s:e], ())) for s, e in spans), default=None)
+        if straddled:
+            alone = max(self(straddled))
+            best = alone if best is None else max(best, alone)
+        return 0.0 if best is None else best
+
+    def _known(self, word: str) -> tuple[str, ...]:
+        return tuple(t for t in self._analyze(word) if t in self._weights)
+
+    def _tokens_score(self, tokens: tuple[str, ...]) -> float:
+        counts: dict[str, int] = {}
+        for token in tokens:
+            counts[token] = counts.get(token, 0) + 1
+        terms = [(n * self._weights[t][0], self._weights[t][1]) for t, n in counts.items()]
+        norm = math.sqrt(sum(v * v for v, _ in terms)) if self._l2 and terms else 1.0
+        p = 0.0
+        for k, (c, ak, bk) in enumerate(self._calibration):
+            z = c + sum(v * w[k] for v, w in terms) / norm
+            p += 1.0 / (1.0 + math.exp(min(500.0, max(-500.0, ak * z + bk))))  # no exp overflow
+        return p / len(self._calibration)
 
 
 # --- Choosing ---------------------------------------------------------------------------

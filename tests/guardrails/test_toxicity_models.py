@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,6 +199,14 @@ def test_the_fallbacks_fast_scores_are_sklearns_scores() -> None:
     assert fast is not None  # the shipped model has the shape the fast path knows
     sklearn = pc.model.predict_proba(pc.vectorizer.transform(texts))[:, 1]
     assert np.abs(np.array(fast(texts)) - sklearn).max() < 1e-9
+    # A chunk's score: the best of its windows reaching past the context and of the new text's
+    # own windows, cut anywhere (inside a word too), as sklearn scores those windows' strings.
+    rng = random.Random(7)
+    for text in texts[:3000:3]:
+        focus = rng.randrange(len(text) + 1)
+        windows = list(dict.fromkeys(word_windows(text, focus) + word_windows(text[focus:])))
+        expected = max(pc.model.predict_proba(pc.vectorizer.transform(windows))[:, 1]) if windows else 0.0
+        assert abs(fast.windows_max(text, focus) - expected) < 1e-9, (text, focus)
     # Any other vectorizer or model goes through sklearn.
     assert _linear_tfidf_scorer(pc.vectorizer, object()) is None
     assert _linear_tfidf_scorer(object(), pc.model) is None
