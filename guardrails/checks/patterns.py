@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import regex
 
-from guardrails.checks import Scope, Severity, Verdict
+from guardrails.checks import Scope, Severity, Verdict, prefilter
 from guardrails.checks.detectors import DETECTORS, DetectorConfig, Found
 from guardrails.normalize import normalize
 
@@ -75,8 +75,13 @@ def compile_rule(rule: PatternRule, *, timeout: float | None = 0.25) -> Finder:
         compiled = regex.compile(rule.expression, regex.IGNORECASE | regex.VERSION0)
     except regex.error as exc:
         raise ValueError(f"invalid regular expression: {exc}") from None
+    # Text holding none of the words every match needs is not searched (prefilter.py).
+    may_match = prefilter.gate(rule.expression)
 
     def find(text: str, cfg: DetectorConfig) -> list[Found]:
+        if may_match is not None and not may_match(text):
+            return []
+
         # The timeout bounds a pathological staff-written regex; the combined checker turns
         # the error into an "error" verdict (fail closed by default).
         def matches(wall: float | None) -> list[Found]:
