@@ -9,6 +9,8 @@ Printed, in one run:
 
 * the pattern check with every seeded library version (the oldest is the baseline: ratios are
   against it), ms a window, p50 / mean / p99, and the slowest rules of the newest version;
+* the current library with and without its gates (``guardrails/checks/prefilter.py``) on
+  three public corpora, as a ratio;
 * the normalized views the checks read (``full`` for phrases, ``light`` for detectors).
 
 Run::
@@ -26,8 +28,10 @@ import statistics
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from guardrails import evaluation, library
+from guardrails.checks import prefilter
 from guardrails.checks.detectors import DetectorConfig
 from guardrails.checks.patterns import PatternRules, PatternsChecker, find_in, rules_from_mappings
 from guardrails.normalize import normalize
@@ -37,8 +41,15 @@ CONTEXT, CHUNK = 120, 90
 VERSIONS = {"v1": library.SEED_V1, "v2": library.SEED_V2, "v3": library.SEED_V3, "v4": library.SEED_V4}
 
 
-def windows(limit: int) -> list[tuple[str, str]]:
-    rows = evaluation.read_labelled(PUBLIC / "cucom-agent-replies-dev.jsonl.gz")
+CORPORA = {
+    "CUCOM agent replies": "cucom-agent-replies-dev.jsonl.gz",
+    "SGD system replies": "sgd-system-replies-dev.jsonl.gz",
+    "OpenAI moderation": "openai-moderation-dev.jsonl.gz",
+}
+
+
+def windows(limit: int, corpus: str = "cucom-agent-replies-dev.jsonl.gz") -> list[tuple[str, str]]:
+    rows = evaluation.read_labelled(PUBLIC / corpus)
     long_enough = [r.text for r in rows if len(r.text) > CONTEXT + 20]
     return [(t[:CONTEXT], t[CONTEXT : CONTEXT + CHUNK]) for t in long_enough[:limit]]
 
@@ -98,6 +109,21 @@ def main() -> None:
     print("slowest rules of the current library (ms a window, normalized views cached):")
     for ms, name in sorted(per_rule, reverse=True)[:5]:
         print(f"  {ms:6.3f}  {name}")
+
+    # The gates (guardrails/checks/prefilter.py) against the same rules without them, same run.
+    print("current library with and without its gates (ms a window, mean; ratio gated / not):")
+    for label, corpus in CORPORA.items():
+        texts = windows(args.texts, corpus)
+        gated = checker(library.SEED)
+        time_checks(gated, texts[:50])
+        with_gates = statistics.fmean(time_checks(gated, texts))
+        with mock.patch.object(prefilter, "gate", lambda expression: None):
+            ungated = checker(library.SEED)
+            time_checks(ungated, texts[:50])
+            without = statistics.fmean(time_checks(ungated, texts))
+        print(
+            f"  {label:20} ({len(texts):4} windows)  {without:6.3f} -> {with_gates:6.3f}  {with_gates / without:5.2f}x"
+        )
 
     for level in ("full", "light"):
         normalize.cache_clear()
