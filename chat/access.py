@@ -93,6 +93,10 @@ def credential_valid(scope: dict[str, Any], *, permission: str | None = None) ->
     user = scope.get("user")
     if user is None or not user.is_authenticated:
         return False
+    if scope.get("auth") == "api_key" and permission is None:
+        # One query (each socket asks every CHAT_ACCESS_RECHECK_SECONDS): an active user's key, not revoked.
+        keys = ApiKey.objects.filter(prefix=scope.get("api_key_prefix", ""), user_id=user.pk, revoked_at__isnull=True)
+        return keys.filter(user__is_active=True).exists()
     fresh = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
     if fresh is None:
         return False
