@@ -155,7 +155,8 @@ class AppServer:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--log-level", "warning"],
+                 "--port", str(self.port), "--log-level", "warning",
+                 "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio"],  # as make run
                 cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_until(self._healthy, timeout=timeout, what=f"uvicorn on {self.port} ({self.log})")

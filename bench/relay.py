@@ -452,13 +452,15 @@ class Config:
     workers: int = 1  # uvicorn --workers (WEB_CONCURRENCY); more than 1 needs the Redis layer
     root: Path = ROOT  # the app's code: this checkout, or --against's worktree
     code: str = "now"  # how the tables name that code
+    ws: str = "websockets-sansio"  # uvicorn --ws (make run's; "websockets" is uvicorn's older implementation)
 
     @property
     def name(self) -> str:
         extra = " ".join([*(f"{k}={v}" for k, v in self.env), *(f"patch:{p}" for p in self.patches)])
         deflate = "" if self.server == "daphne" or self.ws_deflate else " no-deflate"
         workers = f" x{self.workers} processes" if self.workers > 1 else ""
-        return f"{self.server}{deflate}{workers} + {self.layer} layer" + (f" + {extra}" if extra else "")
+        ws = f" --ws {self.ws}" if self.server == "uvicorn" and self.ws != "websockets-sansio" else ""
+        return f"{self.server}{ws}{deflate}{workers} + {self.layer} layer" + (f" + {extra}" if extra else "")
 
 
 class App:
@@ -507,7 +509,7 @@ class App:
         else:
             cmd = [
                 str(BIN / "uvicorn"), "config.asgi:application", "--host", HOST, "--port", str(self.port),
-                "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--log-level", "warning",
+                "--loop", "uvloop", "--http", "httptools", "--ws", self.cfg.ws, "--log-level", "warning",
                 "--no-access-log", "--ws-per-message-deflate", str(self.cfg.ws_deflate).lower(),
                 "--workers", str(self.cfg.workers),
             ]  # fmt: skip
@@ -853,7 +855,7 @@ def _code(apps: Sequence[App], i: int) -> str:
 def against_summary(apps: Sequence[App], pooled: dict[tuple[int, int], tuple[Phase, Phase]], ns: Sequence[int]) -> str:
     """This code against ``--against``'s, N by N: CPU a token and first text added, with ratios."""
     base, now = 0, len(apps) - 1
-    lines = [f"  this code against {apps[base].cfg.code} (same run, same harness, alternating):"]
+    lines = [f"  {apps[now].cfg.code} against {apps[base].cfg.code} (same run, same harness, alternating):"]
     for n in ns:
         (d0, a0), (d1, a1) = pooled[base, n], pooled[now, n]
         cpu0 = a0.cpu_app / a0.tokens * 1000 if a0.tokens else float("nan")
@@ -916,18 +918,24 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         with checkout(args.against, workdir) as against:
             tree, code = against or (ROOT, "now")
-            for mode, server, layer in itertools.product(args.modes, args.server, args.layer):
+            # Several --ws without --against: one app per implementation, alternating like --against.
+            side_by_side = len(args.ws) > 1 and not against and args.server == ["uvicorn"]
+            for mode, server, ws, layer in itertools.product(
+                args.modes, args.server, args.ws[:1] if side_by_side else args.ws, args.layer
+            ):
                 # relay: the app's own switch releases every token unchecked (the relay alone).
                 env = (("GUARDRAILS_ENABLED", "false"), *args.env) if mode == "relay" else tuple(args.env)
-                cfg = Config(server, layer, env, args.ws_deflate, tuple(args.patch), args.workers)
+                cfg = Config(server, layer, env, args.ws_deflate, tuple(args.patch), args.workers, ws=ws)
                 if cfg.workers > 1 and (layer != "redis" or server != "uvicorn"):
                     print(
                         f"\n== {cfg.name}: skipped: --workers needs uvicorn and the Redis layer (turns cross processes)"
                     )
                     continue
                 cfgs = [dataclasses.replace(cfg, root=tree, code=code)] if against else []
+                if side_by_side:
+                    cfgs = [dataclasses.replace(cfg, ws=w, code=f"--ws {w}") for w in args.ws]
                 try:
-                    await run_configs([*cfgs, cfg], args, tgi, tgi_port, tgi_url, workdir)
+                    await run_configs([*cfgs, cfg] if not side_by_side else cfgs, args, tgi, tgi_port, tgi_url, workdir)
                 except Exception as exc:  # a figure too: say it and go on with the next config
                     print(f"\n== {cfg.name}: FAILED: {type(exc).__name__}: {exc}")
         print(f"\nload average at the end {loadavg()}")
@@ -948,6 +956,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--server", default="uvicorn", help="uvicorn (as make run), daphne, or both (comma-separated)")
     p.add_argument("--modes", default="relay,product",
                    help="relay: tokens shown unchecked (GUARDRAILS_ENABLED=false); product: moderated")  # fmt: skip
+    p.add_argument("--ws", default="websockets-sansio",
+                   help="uvicorn's WebSocket implementation(s), comma-separated: websockets-sansio (as make run), "
+                        "websockets (uvicorn's older one)")  # fmt: skip
     p.add_argument("--layer", default="memory", help="memory, redis or both (comma-separated)")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13",
                    help="for --layer redis (flushed!; --against's app uses the next database)")  # fmt: skip
@@ -969,6 +980,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.clients = [int(x) for x in args.clients.split(",")]
     args.server = [s.strip() for s in args.server.split(",")]
     args.layer = [s.strip() for s in args.layer.split(",")]
+    args.ws = [s.strip() for s in args.ws.split(",")]
     args.modes = [s.strip() for s in args.modes.split(",")]
     args.env = [tuple(e.split("=", 1)) for e in args.env]
     return args
