@@ -307,16 +307,24 @@ async def direct_client(port: int, k: int, start_at: float, expected: int, timeo
             writer.close()
 
 
-async def app_client(ws: Any, k: int, start_at: float, expected: int, timeout: float, out: Phase) -> None:
-    """Run one full turn over an open WebSocket and time every token of the reply."""
+async def app_client(
+    ws: Any, k: int, start_at: float, expected: int, timeout: float, out: Phase, *, client_msg_id: bool = False
+) -> None:
+    """Run one full turn over an open WebSocket and time every token of the reply.
+
+    With ``client_msg_id`` the message carries a fresh one, as every message of the web UI does
+    (the server then first looks for an earlier turn with it: a resend)."""
     from websockets.exceptions import ConnectionClosed
 
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     got = 0
     t0 = now_us()
+    message: dict[str, Any] = {"type": "user_message", "text": f"Bench question {k}", "conversation_id": None}
+    if client_msg_id:
+        message["client_msg_id"] = f"bench-{os.getpid()}-{t0}-{k}"
     try:
         async with asyncio.timeout(timeout):
-            await ws.send(json.dumps({"type": "user_message", "text": f"Bench question {k}", "conversation_id": None}))
+            await ws.send(json.dumps(message))
             while True:
                 raw = await ws.recv()
                 arrival = now_us()
@@ -645,7 +653,10 @@ async def run_phase_app(
     t0 = time.monotonic() + 0.05
     with meter:
         await asyncio.gather(
-            *(app_client(ws, k, t0 + args.ramp * k / n, args.tokens, timeout, out) for k, ws in enumerate(sockets))
+            *(
+                app_client(ws, k, t0 + args.ramp * k / n, args.tokens, timeout, out, client_msg_id=args.client_msg_id)
+                for k, ws in enumerate(sockets)
+            )
         )
         await asyncio.sleep(0.3)  # the turns' last database flush comes after "done"
     meter.fill(out)
@@ -971,6 +982,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="uvicorn: refuse permessage-deflate")  # fmt: skip
     p.add_argument("--patch", action="append", default=[], choices=sorted(PATCHES),
                    help="apply a what-if change inside the app's process (see PATCHES)")  # fmt: skip
+    p.add_argument(
+        "--client-msg-id", action="store_true", help="every message carries a client_msg_id, as the web UI's do"
+    )
     p.add_argument("--profile", action="store_true", help="py-spy the app at the largest N (last round)")
     p.add_argument("--keep", action="store_true", help="keep the app's work dir (logs, database)")
     p.add_argument("--against", metavar="REF",
