@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet, Sum
+from django.db import connections, router
+from django.db.models import Field, Model, Q, QuerySet, Sum
 from django.utils import timezone
 
 from chat.models import Conversation, Event, Message, Rating
@@ -60,11 +62,7 @@ def history_for_llm(*, conversation: Conversation) -> list[dict[str, str]]:
 def turn_started_for_client_msg_id(*, user: User, client_msg_id: str) -> TurnStartedFrame | None:
     """The ``turn_started`` event of the turn a resent message already started, if any."""
     # Usually there is none (a message sent once): two columns are the cheapest answer.
-    found = (
-        Message.objects.filter(conversation__owner=user, client_msg_id=client_msg_id, role=Message.Role.USER)
-        .values_list("pk", "conversation_id")
-        .first()
-    )
+    found = _user_message_with_client_msg_id(owner_id=user.pk, client_msg_id=client_msg_id)
     if found is None:
         return None
     user_message_id, conversation_id = found
@@ -76,6 +74,43 @@ def turn_started_for_client_msg_id(*, user: User, client_msg_id: str) -> TurnSta
         .first()
     )
     return None if started is None else cast(TurnStartedFrame, started.payload)
+
+
+def _user_message_with_client_msg_id(*, owner_id: int, client_msg_id: str) -> tuple[int, int] | None:
+    """``(id, conversation id)`` of the owner's first user message with ``client_msg_id``, as
+    ``Message.objects.filter(conversation__owner_id=owner_id, client_msg_id=client_msg_id,
+    role="user").values_list("pk", "conversation_id").first()`` answers it.
+
+    Every message of the web UI carries a ``client_msg_id``, so every turn start asks this, on
+    the one database thread every other turn start waits for. The ORM compiled the query anew
+    each time (about as much CPU as the rest of a new conversation's turn start); its SQL is
+    built once instead (tests/chat/test_selectors.py compares both answers)."""
+    connection = connections[router.db_for_read(Message)]
+    with connection.cursor() as cursor:
+        cursor.execute(_client_msg_id_sql(connection.alias), [client_msg_id, Message.Role.USER.value, owner_id])
+        row = cursor.fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+@functools.cache
+def _client_msg_id_sql(alias: str) -> str:
+    q = connections[alias].ops.quote_name
+
+    def column(model: type[Model], name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field)  # a concrete column, not a relation's reverse side
+        return q(field.column)
+
+    m_id, m_conversation, m_client_msg_id, m_role = (
+        column(Message, name) for name in ("id", "conversation", "client_msg_id", "role")
+    )
+    c_id, c_owner = (column(Conversation, name) for name in ("id", "owner"))
+    return (
+        f"SELECT m.{m_id}, m.{m_conversation} FROM {q(Message._meta.db_table)} m"
+        f" INNER JOIN {q(Conversation._meta.db_table)} c ON c.{c_id} = m.{m_conversation}"
+        f" WHERE m.{m_client_msg_id} = %s AND m.{m_role} = %s AND c.{c_owner} = %s"
+        f" ORDER BY m.{m_id} LIMIT 1"
+    )
 
 
 def tokens_used_today(*, owner_id: int) -> int:
