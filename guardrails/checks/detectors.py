@@ -315,8 +315,60 @@ def _pieces(candidate: str) -> Iterator[tuple[int, str]]:
         yield a + (len(piece) - len(piece.lstrip())), piece.strip()
 
 
-DETECTORS: dict[str, Callable[[str, DetectorConfig], Iterator[Found]]] = {
-    "unlisted_link": unlisted_link,
-    "email_address": email_address,
-    "phone_number": phone_number,
+# --- Gates -------------------------------------------------------------------------------
+
+# What each detector cannot find anything without, looked for in one pass of a simple regex
+# before its own scans run (most chunks of a reply hold no link, address or number: the three
+# detectors cost such a chunk ~50 us, their gates ~2 us). Each gate is implied by the
+# detector's expressions, so gating never changes what a detector finds (the tests compare the
+# two over the public corpora):
+# a link needs "http:"/"https:" or "www." (_URL), a digit, a dot and a digit (_IPV4), a dot
+# directly before a letter (_BARE_DOMAIN's last label) or a spelled dot (_SPELLED_HINT, which
+# _links already requires before _SPELLED_DOMAIN);
+_LINK_GATE = re.compile(r"https?:|www\.|\d\.\d|\.[a-z]", re.IGNORECASE)
+# an e-mail address needs "@" (_EMAIL) or a bracketed "at" (_SPELLED_EMAIL);
+_SPELLED_AT = re.compile(r"\[\s*at\s*\]|\(\s*at\s*\)|\{\s*at\s*\}", re.IGNORECASE)
+# a phone number needs a digit (_PHONE).
+_DIGIT = re.compile(r"\d")
+
+
+def may_hold_link(text: str) -> bool:
+    return _LINK_GATE.search(text) is not None or _SPELLED_HINT.search(text) is not None
+
+
+def may_hold_email(text: str) -> bool:
+    return "@" in text or _SPELLED_AT.search(text) is not None
+
+
+def may_hold_phone(text: str) -> bool:
+    return _DIGIT.search(text) is not None
+
+
+Detector = Callable[[str, DetectorConfig], Iterable[Found]]
+
+#: Per detector: a test that is False only for text in which it finds nothing.
+GATES: dict[str, Callable[[str], bool]] = {
+    "unlisted_link": may_hold_link,
+    "email_address": may_hold_email,
+    "phone_number": may_hold_phone,
+}
+
+
+def _gated(name: str, detector: Detector) -> Detector:
+    gate = GATES[name]
+
+    def find(text: str, cfg: DetectorConfig) -> Iterable[Found]:
+        return detector(text, cfg) if gate(text) else ()
+
+    return functools.update_wrapper(find, detector)
+
+
+#: The detectors as the pattern library names them (``kind="detector"``), gated.
+DETECTORS: dict[str, Detector] = {
+    name: _gated(name, detector)
+    for name, detector in (
+        ("unlisted_link", unlisted_link),
+        ("email_address", email_address),
+        ("phone_number", phone_number),
+    )
 }

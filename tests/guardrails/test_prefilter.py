@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardrails import library
+from guardrails.checks import detectors
 from guardrails.checks.detectors import DetectorConfig
 from guardrails.checks.patterns import PatternRule, compile_rule
 from guardrails.checks.prefilter import fold, gate, required_literals
@@ -138,3 +139,60 @@ def test_a_gate_asks_for_the_words_every_match_needs() -> None:
     may_match = gate(r"\bwe\s+(?:refunded|credited)\b")
     assert may_match is not None
     assert may_match("WE REFUNDED IT") and not may_match("We looked into it for you.")
+
+
+# --- The detectors' gates ------------------------------------------------------------------
+
+UNGATED = {
+    "unlisted_link": detectors.unlisted_link,
+    "email_address": detectors.email_address,
+    "phone_number": detectors.phone_number,
+}
+# Disguises the corpora hold few of: spelled dots and ats, addresses and hosts without "www",
+# IP addresses, full-width ("www.example.com") and look-alike characters (read through the light view), numbers
+# written with odd separators.
+DISGUISED = [
+    "Claim it at refunds-desk dot net today.",
+    "Go to example[.]com or help (dot) example {.} co [.] uk.",
+    "Write to john.doe [at] gmail (dot) com, or jane{at}mail.example.org.",
+    "Mail BILLING@EXAMPLE.ORG now.",
+    "Open http://203.0.113.9:8080/claim or 10.0.0.1/admin.",
+    "\uff57\uff57\uff57\uff0e\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
+    "visit examp\u200ble.c\u043em",
+    "Visit bit.ly/3xYz.",
+    "Call 555_123_4567 or 555·123·4567 or +44 (20) 7946-0958.",
+    "Phone: \uff15\uff15\uff15 \uff11\uff12\uff13 \uff14\uff15\uff16\uff17.",
+    "ring them on 0800 123 456",
+    "HTTPS://EXAMPLE.NET/X",
+    "Node.js v20 and e.g. Python 3.12.1 are fine.",
+]
+
+
+def _detector_texts() -> list[str]:
+    examples = [
+        text
+        for rows in VERSIONS.values()
+        for row in rows
+        if row["kind"] == "detector"
+        for key in ("must_match", "must_not_match")
+        for text in row.get("tests", {}).get(key, [])
+    ]
+    return [*DISGUISED, *examples, *corpus(limit=3000)]
+
+
+@pytest.mark.parametrize("name", sorted(UNGATED))
+def test_a_detector_gate_never_turns_away_text_its_detector_finds_something_in(name: str) -> None:
+    detector, may_hold = UNGATED[name], detectors.GATES[name]
+    cfg = DetectorConfig()
+    found = turned_away = 0
+    for text in _detector_texts():
+        for view in {text, normalize(text, "light").text}:
+            expected = list(detector(view, cfg))
+            assert list(detectors.DETECTORS[name](view, cfg)) == expected, (name, view)
+            if expected:
+                found += 1
+                assert may_hold(view), (name, view)
+            elif not may_hold(view):
+                turned_away += 1
+    # Exercised both ways: the detector finds things, and the gate spares it most texts.
+    assert found >= 10 and turned_away >= 1000, (found, turned_away)
