@@ -942,7 +942,10 @@ async def main_async(args: argparse.Namespace) -> None:
                         f"\n== {cfg.name}: skipped: --workers needs uvicorn and the Redis layer (turns cross processes)"
                     )
                     continue
-                cfgs = [dataclasses.replace(cfg, root=tree, code=code)] if against else []
+                # --against's app as its own `make run` served it: its --ws may differ from this one's.
+                base_ws = args.against_ws or ws
+                base_code = code if base_ws == ws else f"{code} --ws {base_ws}"
+                cfgs = [dataclasses.replace(cfg, root=tree, code=base_code, ws=base_ws)] if against else []
                 if side_by_side:
                     cfgs = [dataclasses.replace(cfg, ws=w, code=f"--ws {w}") for w in args.ws]
                 try:
@@ -990,6 +993,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--against", metavar="REF",
                    help="also run the app at this git commit (a temporary worktree, this venv), alternating "
                         "with this code phase by phase, and print the ratios")  # fmt: skip
+    p.add_argument("--against-ws", metavar="WS",
+                   help="uvicorn's WebSocket implementation for --against's app (default: --ws), as its make run "
+                        "served it: websockets up to 6a19ef3 (59cea55, the code issue 13 measured, did)")  # fmt: skip
     args = p.parse_args(argv)
     args.clients = [int(x) for x in args.clients.split(",")]
     args.server = [s.strip() for s in args.server.split(",")]
