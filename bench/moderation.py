@@ -138,7 +138,12 @@ async def scenario(checker: Any, scorer: ToxicityScorer, n_streams: int, gen_s: 
 
 async def capacity(scorer: ToxicityScorer, in_flight: int, seconds: float) -> float:
     """Chunks/s with ``in_flight`` requests always waiting: the model's saturated throughput."""
-    windows = [ToxicityInput(" ".join(REPLIES)[i * 97 : i * 97 + 260], focus=120) for i in range(200)]
+    # 260-character chunk+context windows 97 characters apart, over the replies repeated as needed
+    # (cut from the replies once, past their ~5,500 characters the windows were empty texts,
+    # which cost a model next to nothing and inflated every runtime's figure).
+    joined = " ".join(REPLIES)
+    text = joined * (1 + (200 * 97 + 260) // len(joined))
+    windows = [ToxicityInput(text[i * 97 : i * 97 + 260], focus=120) for i in range(200)]
     done = 0
     stop = time.perf_counter() + seconds
 
