@@ -15,13 +15,14 @@ CPUs this process may run on) and the batcher's one worker thread calls it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +35,11 @@ ONNX_OPSET = 17
 # (Gather) too moved a roberta-base model's scores by up to 0.14 from torch's; MatMul alone
 # stays within 0.006 (bench/moderation.py prints the difference) at the same speed.
 QUANTIZED_OPS = ["MatMul"]
+# Graph fusions left out. ONNX Runtime's CPU SkipLayerNormalization took 2.6 ms a node where the
+# Add + LayerNormalization it replaces take 0.4 (roberta-base int8, 8 x 64 tokens, one thread,
+# ORT 1.32 profile): without it bench.moderation's saturated chunks/s rose 9 % (median of three
+# interleaved rounds, 55.0 against 50.5), scores unchanged within the tolerance.
+UNFUSED = ("SkipLayerNormFusion",)
 # Padding budget for a sub-batch: its padded size may exceed its real tokens by this factor.
 _PAD_SLACK = 1.25
 _MAX_SUB_BATCH = 16
@@ -62,9 +68,29 @@ def cache_key(model: Any, *, quantize: bool) -> str:
     import onnxruntime
     import torch
 
-    recipe = f"int8-{'+'.join(QUANTIZED_OPS)}" if quantize else "fp32"
+    recipe = f"eager-int8-{'+'.join(QUANTIZED_OPS)}" if quantize else "eager-fp32"
     versions = f"torch{torch.__version__}-ort{onnxruntime.__version__}-opset{ONNX_OPSET}-{recipe}"
     return f"{weights_checksum(model)}-{hashlib.sha256(versions.encode()).hexdigest()[:8]}"
+
+
+@contextlib.contextmanager
+def eager_attention(model: Any) -> Iterator[None]:
+    """``model`` traced with transformers' plain ("eager") attention, restored afterwards.
+
+    The default, torch's scaled_dot_product_attention, exports its mask handling as a Where and an
+    IsNaN over every layer's attention scores; the eager graph adds the mask once. Saturated
+    chunks/s in bench.moderation: 54.1 against 50.4 (median of three interleaved rounds,
+    roberta-base int8), scores as close to torch's."""
+    setter = getattr(model, "set_attn_implementation", None)
+    before = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if setter is None or before in (None, "eager"):
+        yield
+        return
+    setter("eager")
+    try:
+        yield
+    finally:
+        setter(before)
 
 
 def export(model: Any, path: Path, *, quantize: bool) -> None:
@@ -85,7 +111,7 @@ def export(model: Any, path: Path, *, quantize: bool) -> None:
         ids = torch.ones((2, 8), dtype=torch.long)
         # The tracer's warnings (shapes seen as constants) concern branches we never take:
         # every call passes an attention mask.
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings(), eager_attention(model):
             warnings.simplefilter("ignore")
             # The exporter restores the wrapper's training flag afterwards, recursively: a wrapper
             # left in training mode would switch the caller's model's dropout on.
@@ -146,6 +172,7 @@ class OnnxSequenceClassifier:
         activation: Literal["sigmoid", "softmax"] = "sigmoid",
         threads: int = 0,
         quantize: bool = True,
+        disabled: Sequence[str] = UNFUSED,
     ) -> None:
         import onnxruntime
 
@@ -168,7 +195,9 @@ class OnnxSequenceClassifier:
         # with the event loop, which spinning starves (saturated, 50 streams, 2 cores:
         # bench.moderation 45.9 / 46.8 chunks/s against 45.3 / 41.7 spinning, roberta-base int8).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled)
+        )
         log.info(
             "ONNX Runtime classifier %s %s in %.1f s (%d threads)",
             "loaded from cache" if self.reused else "exported and quantized",

@@ -124,6 +124,8 @@ def test_exporting_leaves_the_torch_model_as_it_was(tiny_checkpoint: tuple[Path,
     torch_model = load(*tiny_checkpoint, "torch", tmp_path)
     batch = [ToxicityInput(t) for t in TEXTS]
     before = torch_model.predict(batch)
+    attention = torch_model.model.config._attn_implementation
     with_runtime(torch_model, "onnx", cache_dir=tmp_path / "cache", threads=1)
     assert not torch_model.model.training  # no dropout switched on by the exporter
+    assert torch_model.model.config._attn_implementation == attention  # traced eager, then given back
     assert torch_model.predict(batch) == before
