@@ -15,10 +15,11 @@ Then the saturated capacity (chunks/s with 50 requests always in flight) for bot
 
 With ``--runtimes torch,onnx`` the Detoxify model also runs on ONNX Runtime int8
 (``TOXICITY_RUNTIME=onnx``): the script prints the largest score difference from torch fp32 on
-the same texts and the saturated chunks/s of each runtime at 50 in flight, as a ratio.
+the same texts and the saturated chunks/s of each runtime at 50 in flight, as a ratio, then the
+ratio again from ``--rounds`` rounds that measure the two in turn (median: the figure to quote).
 
 Usage: python bench/moderation.py [--gen-seconds 4] [--models detoxify,fallback] [--runtimes torch,onnx]
-       [--streams 1,10,50,100] [--threads 0]
+       [--streams 1,10,50,100] [--threads 0] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ DEFAULTS = GuardrailsSettings()
 STREAMS = [1, 10, 50, 100]
 RATE = 30.0  # tokens per second per stream
 DRAIN_S = 6.0  # after generation ends, how long a run may take to release the rest
+# Saturated phases: long enough for several of torch's ~2 s batches of 32 (a 3 s window held one or
+# two, and its figure moved with where the window fell).
+CAPACITY_S = 10.0
 TOKEN = re.compile(r"\S+\s*")
 
 
@@ -207,7 +211,7 @@ async def bench_model(name: str, classifier: ToxicityClassifier, gen_s: float) -
                 f"{pct(run.delays, 0.95) * 1000:>8.0f} {unreleased:>10} {raw * 1000:>11.1f} {mod * 1000:>11.0f} "
                 f"{(mod - raw) * 1000:>9.0f} {mean_batch:>10.1f}"
             )
-        results[(mode, "capacity")] = await capacity(scorer, 50, seconds=3.0)
+        results[(mode, "capacity")] = await capacity(scorer, 50, seconds=CAPACITY_S)
         scorer.close()
     single, batched = results[("single", "capacity")], results[("batched", "capacity")]
     print(f"saturated capacity, 50 in flight: single {single:.1f} chunks/s, batched {batched:.1f} chunks/s")
@@ -219,6 +223,28 @@ async def bench_model(name: str, classifier: ToxicityClassifier, gen_s: float) -
     return results
 
 
+async def interleaved(torch_model: ToxicityClassifier, onnx: ToxicityClassifier, rounds: int) -> None:
+    """The ratio again, torch and ONNX measured in turn, ``rounds`` times: on a shared (virtual)
+    machine the speed a process gets drifts by tens of percent over minutes, and the two phases
+    above run minutes apart. The median round is the figure to quote."""
+    ratios: list[float] = []
+    for n in range(1, rounds + 1):
+        rates: dict[str, float] = {}
+        for name, model in (("torch", torch_model), ("onnx", onnx)):
+            wait_s = DEFAULTS.toxicity_batch_wait_ms / 1000
+            scorer = ToxicityScorer(model, max_batch=DEFAULTS.toxicity_batch_max, max_wait_s=wait_s)
+            await scorer.score(ToxicityInput("warm up"))
+            rates[name] = await capacity(scorer, 50, seconds=CAPACITY_S)
+            scorer.close()
+        ratios.append(rates["onnx"] / rates["torch"])
+        print(f"round {n}: torch {rates['torch']:.1f}, onnx int8 {rates['onnx']:.1f} chunks/s: {ratios[-1]:.2f}x")
+    median = statistics.median(ratios)
+    print(
+        f"ONNX int8 / torch fp32, saturated, 50 in flight, median of {rounds} interleaved rounds: {median:.2f}x "
+        f"(target >= 4x: {'met' if median >= 4 else 'NOT met'})"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gen-seconds", type=float, default=4.0, help="seconds of generation per stream")
@@ -226,6 +252,7 @@ async def main() -> None:
     parser.add_argument("--device", default="cpu", help="torch device for the Detoxify model (TOXICITY_DEVICE)")
     parser.add_argument("--runtimes", default="torch,onnx", help="TOXICITY_RUNTIME values to compare")
     parser.add_argument("--threads", type=int, default=0, help="TOXICITY_THREADS (0: every CPU)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved torch/ONNX capacity rounds")
     parser.add_argument("--streams", default=",".join(map(str, STREAMS)), help="concurrent streams per scenario")
     args = parser.parse_args()
     STREAMS[:] = [int(n) for n in args.streams.split(",")]
@@ -265,12 +292,13 @@ async def main() -> None:
             model = onnx if runtime == "onnx" and onnx is not None else classifier
             results = await bench_model(f"detoxify ({runtime})", model, args.gen_seconds)
             saturated[runtime] = results[("batched", "capacity")]
-        if "torch" in saturated and "onnx" in saturated:
+        if "torch" in saturated and "onnx" in saturated and onnx is not None:
             ratio = saturated["onnx"] / saturated["torch"]
             print(
                 f"\nsaturated chunks/s at 50 in flight, batched: torch {saturated['torch']:.1f}, onnx int8 "
-                f"{saturated['onnx']:.1f}: {ratio:.2f}x (target >= 4x: {'met' if ratio >= 4 else 'NOT met'})"
+                f"{saturated['onnx']:.1f}: {ratio:.2f}x"
             )
+            await interleaved(classifier, onnx, args.rounds)
     print(f"\ntotal {time.perf_counter() - started:.0f}s")
 
 
