@@ -123,10 +123,11 @@ def start_llama(procs: Processes, env: dict[str, str]) -> str:
     process = procs.start("llama.cpp server", command, smollm2.server_env(env), log)
     try:
         took = smollm2.wait_healthy(base_url, timeout=120, process=process)
+        first = smollm2.first_reply(base_url, process=process)
     except (RuntimeError, TimeoutError) as exc:
         tail = log.read_text(errors="replace").splitlines()[-15:]
         raise SystemExit(f"[run] {exc}. Last lines of {log}:\n" + "\n".join(tail)) from None
-    say(f"llama.cpp server ready in {took:.1f} s")
+    say(f"llama.cpp server ready in {took:.1f} s (a first one-token reply: {first:.1f} s)")
     return base_url
 
 

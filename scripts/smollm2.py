@@ -10,7 +10,11 @@ installed), checks the file's SHA-256 and keeps only the GGUF under ``var/models
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.client
+import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -123,6 +127,50 @@ def wait_healthy(base_url: str, *, timeout: float = 120.0, process: subprocess.P
         if time.monotonic() > deadline:
             raise TimeoutError(f"the llama.cpp server at {base_url} was not ready after {timeout:.0f} s")
         time.sleep(0.2)  # polling interval of a bounded wait on another process
+
+
+def first_reply(base_url: str, *, timeout: float = 60.0, process: subprocess.Popen[Any] | None = None) -> float:
+    """Ask the server for a one-token reply; return the seconds it took.
+
+    A server can load its model and answer ``/v1/models``, then die on its first generation: a
+    llama.cpp built with instructions this machine will not run dies with SIGILL there. Asking
+    once at start finds that with the log at hand instead of on a user's first message, and
+    pages the model in, so the first reply is as fast as the next. Raises ``RuntimeError`` with
+    what happened (the exit status and signal when ``process`` died).
+    """
+    body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "stream": False}
+    request = urllib.request.Request(
+        f"{base_url}/v1/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            json.load(response)
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # URLError, timeouts, resets, bad JSON
+        status = None
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a server that is still up
+                status = process.wait(timeout=2)
+        if status is None:
+            raise RuntimeError(f"the llama.cpp server did not answer a first reply: {exc}") from exc
+        died = f"the llama.cpp server exited with status {status} on its first reply"
+        raise RuntimeError(died + _why(status)) from exc
+    return time.monotonic() - started
+
+
+def _why(status: int) -> str:
+    if status >= 0:
+        return ""
+    try:
+        name = signal.Signals(-status).name
+    except ValueError:
+        return ""
+    if name == "SIGILL":
+        return (
+            f" ({name}: its llama.cpp was built with instructions this CPU does not run. pip may have reused"
+            " a wheel built with other flags: `pip cache remove llama_cpp_python`, remove .venv, run make again)"
+        )
+    return f" ({name})"
 
 
 if __name__ == "__main__":  # ``python scripts/smollm2.py``: fetch the model and print its path

@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import IO, Any
@@ -80,6 +81,7 @@ def llama_server() -> Iterator[LlamaServer]:
     try:
         try:
             smollm2.wait_healthy(server.base_url, timeout=120, process=process)
+            smollm2.first_reply(server.base_url, process=process)  # as make run: a build that dies says so here
         except (RuntimeError, TimeoutError) as exc:
             pytest.fail(f"{exc}; its output:\n{server.output.tail()}")
         yield server
@@ -172,3 +174,34 @@ async def test_stop_mid_reply_closes_the_upstream_request(llama, alice_key, conn
     after = await client.recv_until("done", timeout=REPLY_TIMEOUT)
     assert after[-1]["status"] == "complete", after[-1]
     assert _shown(after).strip()
+
+
+def test_the_start_check_gets_a_first_reply_from_the_real_server(llama_server: LlamaServer) -> None:
+    assert 0 < smollm2.first_reply(llama_server.base_url, timeout=REPLY_TIMEOUT) < REPLY_TIMEOUT
+
+
+# A server that loads, listens and then dies on its first generation, as a llama.cpp built with
+# instructions the CPU will not run does (SIGILL).
+_DIES_ON_FIRST_REPLY = """
+import os, signal, socket, sys
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+conn.recv(65536)
+os.kill(os.getpid(), signal.SIGILL)
+"""
+
+
+def test_make_run_names_a_server_that_dies_on_its_first_reply() -> None:
+    process = subprocess.Popen([sys.executable, "-c", _DIES_ON_FIRST_REPLY], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())  # printed once it listens
+        with pytest.raises(RuntimeError) as caught:
+            smollm2.first_reply(f"http://127.0.0.1:{port}", timeout=REPLY_TIMEOUT, process=process)
+    finally:
+        process.kill()
+        process.wait()
+    message = str(caught.value)
+    assert "exited with status -4 on its first reply (SIGILL" in message
+    assert "pip cache remove llama_cpp_python" in message
